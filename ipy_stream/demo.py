@@ -1,0 +1,90 @@
+"""The offline ``demo`` chat model: no key, no network, a deterministic Markdown reply.
+
+It exists so that the quickstart and a first try work anywhere. Every reply says
+plainly that it comes from the demo model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+__all__ = ["DemoChatModel", "demo_reply"]
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def _last_user_text(messages: list[BaseMessage]) -> str:
+    for message in reversed(messages):
+        if message.type == "human":
+            return message.text
+    return ""
+
+
+def demo_reply(prompt: str) -> str:
+    """The Markdown the demo model answers to ``prompt`` (deterministic)."""
+    words = prompt.split()
+    first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    if len(first_line) > 120:
+        first_line = first_line[:119] + "…"
+    return (
+        "## Demo answer (offline `demo` model)\n\n"
+        "This reply comes from **ipy_stream's built-in demo model**: it needs no API key "
+        "and sends nothing anywhere, so you can see how `%%stream` works.\n\n"
+        f"Your prompt has **{len(words)} words** and starts with:\n\n"
+        f"> {first_line}\n\n"
+        "What `%%stream` did with it:\n\n"
+        "- filled `{names}` in the cell from your notebook variables,\n"
+        "- streamed the answer token by token into this live view,\n"
+        "- kept the final text as Markdown in the notebook, and in a variable with `-o`.\n\n"
+        "```python\n"
+        "%%stream -m gpt-4o-mini -o answer\n"
+        "Summarize {text} in three bullet points.\n"
+        "```\n\n"
+        "To use a real model, set `OPENAI_API_KEY` (or point `OPENAI_BASE_URL` at a local "
+        "OpenAI-compatible server) and pick it with `-m`."
+    )
+
+
+class DemoChatModel(BaseChatModel):
+    """An offline chat model that streams :func:`demo_reply` at a readable pace."""
+
+    delay: float = 0.03
+    """Seconds between tokens (0 streams as fast as possible)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "ipy-stream-demo"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = demo_reply(_last_user_text(messages))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        text = demo_reply(_last_user_text(messages))
+        for piece in _TOKEN.findall(text):
+            if self.delay:
+                time.sleep(self.delay)
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk

@@ -1,0 +1,102 @@
+"""Errors a person can understand, in one line.
+
+Two kinds leave this package:
+
+* :class:`PromptError`: the cell or its options are wrong and nothing was sent.
+  The magic turns it into IPython's ``UsageError`` (one line, no traceback).
+* :class:`StreamError`: the stream started, or was about to, and then failed or was
+  interrupted. It renders as one line in the notebook (IPython calls
+  ``_render_traceback_``) and still marks the cell as failed, so "Run All" stops there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["PromptError", "StreamError", "describe_error", "redact"]
+
+
+class PromptError(ValueError):
+    """The cell text or an option is invalid; the message says what to do."""
+
+
+class StreamError(Exception):
+    """A stream that did not finish normally (failed or interrupted)."""
+
+    def __init__(self, message: str, *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.interrupted = interrupted
+
+    def _render_traceback_(self) -> list[str]:
+        """Show one line instead of a traceback (IPython's hook for this)."""
+        return [self.message]
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each non-trivial secret in ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def describe_error(exc: BaseException, *, model: str, base_url: str | None = None) -> str:
+    """One readable sentence for an exception raised while streaming.
+
+    Server messages are not echoed for authentication failures, since some servers
+    quote part of the key back.
+    """
+    import openai
+
+    where = f" at {base_url}" if base_url else ""
+    if isinstance(exc, openai.AuthenticationError):
+        return (
+            f"The server{where} refused the API key (HTTP 401). "
+            "Check OPENAI_API_KEY, or point OPENAI_BASE_URL at a server that accepts it."
+        )
+    if isinstance(exc, openai.PermissionDeniedError):
+        return f"The server{where} refused access to model '{model}' (HTTP 403)."
+    if isinstance(exc, openai.NotFoundError):
+        return (
+            f"Model '{model}' was not found{where} (HTTP 404). "
+            "Check the name with -m, or the server's base URL."
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return (
+            f"Rate limited{where} (HTTP 429) even after retries. "
+            "Wait a moment and run the cell again, or raise StreamMagics.max_retries."
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return (
+            f"No token arrived{where} within the timeout; the stream was stopped. "
+            "Raise it with --timeout SECONDS or StreamMagics.timeout."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return (
+            f"Could not reach the model server{where}, or the connection dropped "
+            f"mid-stream ({_cause(exc)})."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = _status_of(exc)
+        detail = _first_line(getattr(exc, "message", "") or str(exc))
+        return f"The model server{where} answered HTTP {status}: {detail}"
+    if isinstance(exc, openai.APIError):
+        return f"The model server{where} sent a response that could not be read: {_cause(exc)}"
+    return f"{type(exc).__name__}: {_first_line(str(exc)) or 'the stream failed'}"
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ or exc.__context__
+    text = _first_line(str(inner)) if inner is not None else ""
+    return text or _first_line(str(exc)) or type(exc).__name__
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

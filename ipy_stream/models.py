@@ -1,0 +1,101 @@
+"""Turn ``-m NAME`` into a LangChain chat model (or any Runnable).
+
+Resolution order: ``demo``; a notebook variable holding a chat model or Runnable;
+otherwise a model name for ``langchain_openai.ChatOpenAI``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from ipy_stream.errors import PromptError
+
+__all__ = ["ModelSettings", "ResolvedModel", "resolve_model"]
+
+# Local OpenAI-compatible servers accept any key, but the client insists on one.
+_PLACEHOLDER_KEY = "not-needed"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Everything needed to build a model, gathered from options, config and environment."""
+
+    name: str
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """The runnable to pipe the prompt into, and how to describe it to a person."""
+
+    runnable: Runnable[Any, Any]
+    label: str
+    base_url: str | None = None
+
+
+def _bind_params(runnable: Runnable[Any, Any], settings: ModelSettings) -> Runnable[Any, Any]:
+    params: dict[str, Any] = {}
+    if settings.temperature is not None:
+        params["temperature"] = settings.temperature
+    if settings.max_tokens is not None:
+        params["max_tokens"] = settings.max_tokens
+    return runnable.bind(**params) if params else runnable
+
+
+def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> ResolvedModel:
+    """Build the model named by ``settings.name``; raise PromptError if it cannot be used."""
+    name = settings.name.strip()
+    if not name:
+        raise PromptError(
+            "No model given: use -m NAME, or set %config StreamMagics.model = 'NAME'."
+        )
+    if name == "demo":
+        from ipy_stream.demo import DemoChatModel
+
+        return ResolvedModel(DemoChatModel(), "demo (offline, no key needed)")
+    if name in namespace:
+        value = namespace[name]
+        if isinstance(value, Runnable):
+            return ResolvedModel(_bind_params(value, settings), _describe(name, value))
+        if name.isidentifier():
+            raise PromptError(
+                f"-m {name}: the variable '{name}' holds a {type(value).__name__}, "
+                "not a LangChain chat model or Runnable."
+            )
+    return _openai_model(name, settings)
+
+
+def _describe(name: str, value: Runnable[Any, Any]) -> str:
+    model_name = getattr(value, "model_name", None) or getattr(value, "model", None)
+    return f"{name} ({model_name})" if isinstance(model_name, str) else name
+
+
+def _openai_model(name: str, settings: ModelSettings) -> ResolvedModel:
+    if not settings.api_key and not settings.base_url:
+        raise PromptError(
+            f"-m {name} needs OPENAI_API_KEY: set it (os.environ['OPENAI_API_KEY'] = ...), "
+            "or point OPENAI_BASE_URL at a local OpenAI-compatible server, "
+            "or try the offline model with -m demo."
+        )
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(
+        model=name,
+        base_url=settings.base_url,
+        api_key=settings.api_key or _PLACEHOLDER_KEY,  # type: ignore[arg-type]
+        temperature=settings.temperature,
+        max_completion_tokens=settings.max_tokens,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        stream_usage=True,
+    )
+    return ResolvedModel(model, name, settings.base_url)

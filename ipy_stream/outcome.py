@@ -1,0 +1,70 @@
+"""How a stream ended, and the one-line summary shown under every answer.
+
+Plain data only: the runner fills it, the view and the magic read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = ["Outcome", "Status", "TokenSink", "footer_text"]
+
+Status = Literal["streaming", "done", "failed", "interrupted"]
+
+
+class TokenSink(Protocol):
+    """Where tokens go while streaming (the live view)."""
+
+    def append(self, text: str) -> None:
+        """Take one more piece of the answer; must be cheap."""
+
+
+@dataclass
+class Outcome:
+    """How a stream ended, with the whole text received."""
+
+    text: str
+    status: Status
+    message: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+    usage: dict[str, int] | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Generation rate after the first token, when it can be measured."""
+        if self.first_token_seconds is None or self.tokens < 2:
+            return None
+        span = self.seconds - self.first_token_seconds
+        return (self.tokens - 1) / span if span > 0 else None
+
+
+_STATUS_WORDS = {
+    "streaming": "streaming…",
+    "done": "done",
+    "failed": "failed",
+    "interrupted": "interrupted (partial answer)",
+}
+
+
+def footer_text(label: str, outcome: Outcome) -> str:
+    """``model · status · N tokens · first token 0.31 s · 42 tok/s · 3.1 s``."""
+    status = _STATUS_WORDS[outcome.status]
+    if outcome.status == "failed" and outcome.message:
+        status = f"failed: {outcome.message}"
+    parts = [label, status]
+    if outcome.usage:
+        prompt = outcome.usage.get("prompt_tokens", 0)
+        completion = outcome.usage.get("completion_tokens", 0)
+        parts.append(f"{prompt} prompt + {completion} completion tokens")
+    else:
+        parts.append(f"{outcome.tokens} token{'s' if outcome.tokens != 1 else ''}")
+    if outcome.first_token_seconds is not None:
+        parts.append(f"first token {outcome.first_token_seconds:.2f} s")
+    rate = outcome.tokens_per_second
+    if rate is not None:
+        parts.append(f"{rate:.0f} tok/s")
+    parts.append(f"{outcome.seconds:.1f} s")
+    return " · ".join(parts)

@@ -1,0 +1,106 @@
+"""Drive a chain's stream to its end, whatever that end is.
+
+``run_stream`` consumes ``chain.stream(...)`` with a :class:`TokenHandler` attached,
+hands every token to the view, and always finishes with an :class:`Outcome`: done,
+failed (with one readable sentence) or interrupted (the kernel's stop button), with
+the text received so far. Nothing here knows IPython.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from ipy_stream.handler import TokenHandler, Usage
+from ipy_stream.outcome import Outcome, Status, TokenSink
+
+__all__ = ["run_stream"]
+
+
+@dataclass
+class _Collector:
+    sink: TokenSink
+    started: float = field(default_factory=time.perf_counter)
+    parts: list[str] = field(default_factory=list)
+    tokens: int = 0
+    first_token_at: float | None = None
+    usage: Usage | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, text: str) -> None:
+        with self.lock:
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self.parts.append(text)
+            self.tokens += 1
+        self.sink.append(text)
+
+    def add_usage(self, usage: Usage) -> None:
+        with self.lock:
+            if self.usage is None:
+                self.usage = dict(usage)
+            else:
+                for key, value in usage.items():
+                    self.usage[key] = self.usage.get(key, 0) + value
+
+    def outcome(self, status: Status, message: str = "") -> Outcome:
+        now = time.perf_counter()
+        with self.lock:
+            first = None if self.first_token_at is None else self.first_token_at - self.started
+            return Outcome(
+                text="".join(self.parts),
+                status=status,
+                message=message,
+                tokens=self.tokens,
+                seconds=now - self.started,
+                first_token_seconds=first,
+                usage=self.usage,
+            )
+
+
+def _text_of_output(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    text = getattr(output, "text", None)
+    if isinstance(text, str):
+        return text
+    return "" if output is None else str(output)
+
+
+def run_stream(
+    chain: Runnable[Any, Any],
+    inputs: Mapping[str, Any],
+    sink: TokenSink,
+    *,
+    describe_error: Callable[[BaseException], str],
+) -> Outcome:
+    """Stream ``chain`` on ``inputs`` into ``sink`` and report how it ended.
+
+    KeyboardInterrupt (the kernel's interrupt) closes the stream, which closes the
+    HTTP response, and yields an ``interrupted`` outcome with the partial text.
+    """
+    collector = _Collector(sink)
+    handler = TokenHandler(collector.add, collector.add_usage)
+    outputs: list[str] = []
+    stream = chain.stream(dict(inputs), config={"callbacks": [handler], "run_name": "ipy_stream"})
+    try:
+        for output in stream:
+            if not collector.tokens:
+                # Runnables without an LLM inside stream outputs, not tokens.
+                outputs.append(_text_of_output(output))
+    except KeyboardInterrupt:
+        return collector.outcome("interrupted", "Interrupted: the stream was stopped.")
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+        return collector.outcome("failed", describe_error(exc))
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    if not collector.tokens and outputs:
+        collector.add("".join(outputs))
+    return collector.outcome("done")
