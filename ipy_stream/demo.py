@@ -16,7 +16,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-__all__ = ["DemoChatModel", "demo_reply"]
+__all__ = ["DEFAULT_DELAY", "DemoChatModel", "demo_reply"]
+
+DEFAULT_DELAY = 0.03
+"""Seconds between tokens for ``-m demo``: about 30 tokens a second, easy to follow."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -56,7 +59,7 @@ def demo_reply(prompt: str) -> str:
 class DemoChatModel(BaseChatModel):
     """An offline chat model that streams :func:`demo_reply` at a readable pace."""
 
-    delay: float = 0.03
+    delay: float = DEFAULT_DELAY
     """Seconds between tokens (0 streams as fast as possible)."""
 
     @property

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
+import uuid
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import display
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Enum, Float, Int, TraitError, Unicode, validate
 
 from ipy_stream.chain import build_chain
@@ -18,7 +19,7 @@ from ipy_stream.outcome import Outcome, footer_text
 from ipy_stream.prompt import fill, parse_cell
 from ipy_stream.runner import run_stream
 from ipy_stream.safe import safe_markdown
-from ipy_stream.view import StdoutView, View, WidgetView
+from ipy_stream.view import StdoutView, WidgetView
 
 __all__ = ["StreamMagics"]
 
@@ -125,7 +126,11 @@ class StreamMagics(Magics):
         if cell is None:
             self._show_config(line)
             return
-        args = parse_argstring(self.stream, line)
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%stream {line.strip()}: {exc} (check the quotes).") from None
+        args = self.stream.parser.parse_args(argv)
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"-o {args.out}: not a valid variable name.")
         api_key = os.environ.get("OPENAI_API_KEY") or None
@@ -189,25 +194,30 @@ class StreamMagics(Magics):
             text_view.finish(outcome)
             return outcome
         view = WidgetView(label, interval=self.refresh_interval)
-        handle = display(view.widget, display_id=True)
+        display_id = uuid.uuid4().hex
+        self._publish(view.widget._repr_mimebundle_(), display_id)
         outcome = run_stream(chain, inputs, view, describe_error=explain)
         view.finish(outcome)
-        self._persist(handle, view, label, outcome)
+        self._publish(self._final_bundle(label, outcome), display_id, update=True)
+        view.close()
         return outcome
 
+    def _publish(self, bundle: dict[str, Any], display_id: str, *, update: bool = False) -> None:
+        """Show (or, with update, replace in place) one output of this cell."""
+        assert self.shell is not None
+        self.shell.display_pub.publish(
+            data=bundle, metadata={}, transient={"display_id": display_id}, update=update
+        )
+
     @staticmethod
-    def _persist(handle: Any, view: View, label: str, outcome: Outcome) -> None:
-        """Replace the live widget by plain Markdown that any frontend can show."""
+    def _final_bundle(label: str, outcome: Outcome) -> dict[str, Any]:
+        """Plain Markdown that replaces the live widget and that any frontend can show."""
         footer = footer_text(label, outcome).replace("*", "\\*")
         body = safe_markdown(outcome.text) if outcome.text else "*(no answer)*"
-        bundle = {
+        return {
             "text/markdown": f"{body}\n\n<small>{safe_markdown(footer)}</small>\n",
             "text/plain": outcome.text,
         }
-        if handle is not None:
-            handle.update(bundle, raw=True)
-        if isinstance(view, WidgetView):
-            view.close()
 
     def _show_config(self, line: str) -> None:
         if line.strip():

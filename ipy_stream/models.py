@@ -59,9 +59,10 @@ def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> Reso
             "No model given: use -m NAME, or set %config StreamMagics.model = 'NAME'."
         )
     if name == "demo":
-        from ipy_stream.demo import DemoChatModel
+        from ipy_stream import demo
 
-        return ResolvedModel(DemoChatModel(), "demo (offline, no key needed)")
+        model = demo.DemoChatModel(delay=demo.DEFAULT_DELAY)
+        return ResolvedModel(model, "demo (offline, no key needed)")
     if name in namespace:
         value = namespace[name]
         if isinstance(value, Runnable):

@@ -30,6 +30,7 @@ class _Collector:
     tokens: int = 0
     first_token_at: float | None = None
     usage: Usage | None = None
+    internal_error: Exception | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, text: str) -> None:
@@ -38,7 +39,12 @@ class _Collector:
                 self.first_token_at = time.perf_counter()
             self.parts.append(text)
             self.tokens += 1
-        self.sink.append(text)
+        try:
+            self.sink.append(text)
+        except Exception as exc:
+            # A failing view is our bug, not the model's: remember it to re-raise.
+            self.internal_error = exc
+            raise
 
     def add_usage(self, usage: Usage) -> None:
         with self.lock:
@@ -96,6 +102,8 @@ def run_stream(
     except KeyboardInterrupt:
         return collector.outcome("interrupted", "Interrupted: the stream was stopped.")
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+        if collector.internal_error is not None:
+            raise collector.internal_error from None
         return collector.outcome("failed", describe_error(exc))
     finally:
         close = getattr(stream, "close", None)
