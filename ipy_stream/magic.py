@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Enum, Float, Int, TraitError, Unicode, validate
 
@@ -90,6 +90,7 @@ class StreamMagics(Magics):
     @argument("--max-tokens", type=int, help="Limit on the answer's length in tokens.")
     @argument("-o", "--out", help="Store the answer (str) in this variable.")
     @argument("--timeout", type=float, help="Seconds without a token before giving up.")
+    @no_var_expand
     @line_cell_magic
     def stream(self, line: str, cell: str | None = None) -> None:
         """Stream a model's answer to the cell's prompt, live, as Markdown.
