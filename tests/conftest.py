@@ -16,6 +16,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from traitlets.config import Config
 
+from tests.openai_server import StreamServer
+
 
 @pytest.fixture(autouse=True)
 def _no_openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,3 +142,21 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = "sk-test-" + os.urandom(12).hex()
     monkeypatch.setenv("OPENAI_API_KEY", key)
     return key
+
+
+@pytest.fixture(scope="session")
+def stream_server() -> Iterator[StreamServer]:
+    """The project's OpenAI-compatible streaming server on 127.0.0.1, for the whole session.
+
+    Tests that change its knobs get it through ``server`` (below), which resets it.
+    """
+    with StreamServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(stream_server: StreamServer) -> Iterator[StreamServer]:
+    """The shared test server, reset to its defaults before and after the test."""
+    stream_server.reset()
+    yield stream_server
+    stream_server.reset()

@@ -1,0 +1,288 @@
+"""A real Jupyter kernel runs %%stream against the real ChatOpenAI client over HTTP.
+
+The model server is the project's own OpenAI-compatible test server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+from nbclient import NotebookClient
+
+from tests.openai_server import StreamServer, generate_reply
+
+pytestmark = pytest.mark.kernel
+
+KEY = "sk-kernel-test-" + "9f8e7d6c5b4a3210" * 2
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def kernel_env(server: StreamServer | None, *, key: str | None = KEY) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    if server is not None:
+        env["OPENAI_BASE_URL"] = server.base_url
+    if key is not None:
+        env["OPENAI_API_KEY"] = key
+    return env
+
+
+@pytest.fixture(scope="module")
+def kernel(stream_server: StreamServer) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    km, kc = start_new_kernel(kernel_name="python3", env=kernel_env(stream_server))
+    try:
+        reply, _ = execute(kc, "%load_ext ipy_stream\nanimal = 'bears'")
+        assert reply["content"]["status"] == "ok"
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def collect(
+    kc: BlockingKernelClient, msg_id: str, timeout: float = 60
+) -> list[tuple[float, dict[str, Any]]]:
+    """Every iopub message of one execution, with its arrival time, until idle."""
+    messages: list[tuple[float, dict[str, Any]]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=deadline - time.monotonic())
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append((time.monotonic(), msg))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+    raise TimeoutError("the cell did not finish")
+
+
+def execute(
+    kc: BlockingKernelClient, code: str
+) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
+    msg_id = kc.execute(code)
+    messages = collect(kc, msg_id)
+    reply = kc.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=30)
+    return reply, messages
+
+
+def evaluate(kc: BlockingKernelClient, expression: str) -> Any:
+    reply, messages = execute(kc, f"import json as _j; print(_j.dumps({expression}))")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    text = "".join(m["content"]["text"] for _, m in messages if m["msg_type"] == "stream")
+    return json.loads(text)
+
+
+def final_markdown(messages: list[tuple[float, dict[str, Any]]]) -> str:
+    updates = [m for _, m in messages if m["msg_type"] == "update_display_data"]
+    assert updates, "the live view was never replaced by the final Markdown"
+    return str(updates[-1]["content"]["data"]["text/markdown"])
+
+
+def all_text(messages: list[tuple[float, dict[str, Any]]]) -> str:
+    return json.dumps([m["content"] for _, m in messages])
+
+
+def test_answer_grows_live_then_stays_as_markdown_and_in_out_variable(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=60, rate=40)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini -o joke\nTell me a joke about {animal}")
+    assert reply["content"]["status"] == "ok"
+    expected = "".join(generate_reply(60))
+
+    # The live view is updated many times while the cell is still running...
+    shown = next(
+        t
+        for t, m in messages
+        if m["msg_type"] == "display_data" and WIDGET_MIME in m["content"]["data"]
+    )
+    replaced = next(t for t, m in messages if m["msg_type"] == "update_display_data")
+    live_updates = [t for t, m in messages if m["msg_type"] == "comm_msg" and shown < t < replaced]
+    assert len(live_updates) >= 5, "the answer did not visibly grow while streaming"
+    # ...but not once per token: updates are coalesced.
+    assert len(live_updates) < 60
+    # The kept output is the whole answer as Markdown, and -o holds the text.
+    assert final_markdown(messages).startswith(expected.split("\n")[0])
+    assert evaluate(kc, "joke") == expected
+    # The prompt was filled from the notebook's variables before it was sent.
+    (request,) = server.requests
+    assert request.body is not None
+    assert request.body["messages"][-1]["content"] == "Tell me a joke about bears"
+    assert request.stream
+
+
+def test_a_model_built_without_streaming_still_streams_and_is_not_changed(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=40, rate=40)
+    code = (
+        "from langchain_openai import ChatOpenAI\n"
+        "llm = ChatOpenAI(model='gpt-4o-mini')\n"
+        "assert not llm.streaming and llm.callbacks is None"
+    )
+    assert execute(kc, code)[0]["content"]["status"] == "ok"
+    reply, messages = execute(kc, "%%stream -m llm -o out\nHello")
+    assert reply["content"]["status"] == "ok"
+    live = [m for _, m in messages if m["msg_type"] == "comm_msg"]
+    assert len(live) >= 5
+    assert evaluate(kc, "[llm.streaming, llm.callbacks is None, out]") == [
+        False,
+        True,
+        "".join(generate_reply(40)),
+    ]
+
+
+def test_interrupt_closes_the_response_and_keeps_the_partial_answer(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    km, kc = kernel
+    server.configure(tokens=400, rate=25)
+    msg_id = kc.execute("%%stream -m gpt-4o-mini -o partial\nA long story about {animal}")
+    server.wait_for_tokens(15, timeout=30)
+    km.interrupt_kernel()
+    messages = collect(kc, msg_id)
+    # The server sees the client go away: the HTTP response was closed.
+    server.wait_for(lambda: server.requests[-1].client_closed, timeout=10)
+    sent = server.requests[-1].text_sent
+    errors = [m["content"] for _, m in messages if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["traceback"][0].startswith("Interrupted after")
+    assert "kept in 'partial'" in errors[0]["traceback"][0]
+    markdown = final_markdown(messages)
+    assert "interrupted" in markdown
+    partial = evaluate(kc, "partial")
+    full = generate_reply(400)
+    # Everything that arrived before the interrupt is kept; nothing after it.
+    assert partial.startswith("".join(full[:10]))
+    assert sent.startswith(partial)
+    assert len(partial) < len("".join(full))
+    assert markdown.startswith(partial.split("\n")[0])
+    # The next stream works.
+    server.configure(tokens=5, rate=0)
+    reply, _ = execute(kc, "%%stream -m gpt-4o-mini -o again\nAgain")
+    assert reply["content"]["status"] == "ok"
+    assert evaluate(kc, "again") == "".join(generate_reply(5))
+
+
+def test_refused_key_is_one_line_and_the_key_is_never_shown(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(status=401, fail_times=-1)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini -o out\nhi")
+    assert reply["content"]["status"] == "error"
+    errors = [m["content"] for _, m in messages if m["msg_type"] == "error"]
+    assert errors[0]["traceback"] == [errors[0]["traceback"][0]]
+    assert "refused the API key (HTTP 401)" in errors[0]["traceback"][0]
+    assert KEY not in all_text(messages)
+    assert KEY[-8:] not in all_text(messages)
+    assert evaluate(kc, "out") == ""
+
+
+def test_drop_mid_stream_keeps_partial_text(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=50, rate=0, drop_after=20)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini -o out\nhi")
+    assert reply["content"]["status"] == "error"
+    (error,) = [m["content"] for _, m in messages if m["msg_type"] == "error"]
+    assert (
+        "connection dropped" in error["traceback"][0]
+        or "could not be read" in error["traceback"][0]
+    )
+    partial = evaluate(kc, "out")
+    assert partial == "".join(generate_reply(50)[:20])
+    assert "failed" in final_markdown(messages)
+
+
+def run_notebook(path: Path, cells: list[str], env: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    nbformat.write(nb, path)
+    return nbformat.read(path, as_version=4)
+
+
+def test_saved_notebook_keeps_the_answer_as_markdown_without_widget_state(
+    tmp_path: Path, server: StreamServer
+) -> None:
+    server.configure(tokens=30, rate=200)
+    path = tmp_path / "saved.ipynb"
+    nb = run_notebook(
+        path,
+        [
+            "%load_ext ipy_stream\nanimal = 'owls'",
+            "%%stream -m gpt-4o-mini -o joke\nA joke about {animal}",
+        ],
+        kernel_env(server),
+    )
+    (output,) = nb.cells[1].outputs
+    assert output["output_type"] == "display_data"
+    assert WIDGET_MIME not in output["data"]
+    markdown = output["data"]["text/markdown"]
+    assert markdown.startswith("".join(generate_reply(30)).split("\n")[0])
+    assert "gpt-4o-mini · done · " in markdown
+    assert KEY not in path.read_text()
+
+
+QUICKSTART = Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"
+
+
+def execute_quickstart(env: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.read(QUICKSTART, as_version=4)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return nb
+
+
+def markdown_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        o["data"]["text/markdown"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if "text/markdown" in o.get("data", {})
+    ]
+
+
+def test_quickstart_runs_with_no_key_on_the_labelled_demo_model() -> None:
+    nb = execute_quickstart(kernel_env(None, key=None))
+    answers = markdown_outputs(nb)
+    assert len(answers) == 4
+    assert all("offline `demo` model" in answer for answer in answers)
+    assert any("&lt;img src=x onerror" in answer for answer in answers)
+
+
+def test_quickstart_runs_against_an_openai_compatible_server(server: StreamServer) -> None:
+    server.configure(tokens=30, rate=0)
+    nb = execute_quickstart(kernel_env(server))
+    answers = markdown_outputs(nb)
+    assert len(answers) == 4
+    assert all("demo" not in answer for answer in answers)
+    assert len(server.requests) == 4
