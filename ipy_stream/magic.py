@@ -1,27 +1,50 @@
-"""The ``%%stream`` cell magic. The only module that knows IPython."""
+"""The ``%%stream`` cell magic and ``%stream`` commands. The only module that knows IPython."""
 
 from __future__ import annotations
 
 import os
 import shlex
+import sqlite3
+import sys
+import traceback
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from ipy_stream.chain import build_chain
+from ipy_stream.chain import HISTORY, build_chain, build_template, message_dicts, turn_messages
+from ipy_stream.chats import DEFAULT_THREAD, Chats
 from ipy_stream.errors import PromptError, StreamError, describe_error, redact
-from ipy_stream.models import ModelSettings, resolve_model
+from ipy_stream.jobs import Job, run_jobs, start_thread, stop_all
+from ipy_stream.models import ModelSettings, ResolvedModel, resolve_model
 from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.panes import Panes, QuietTextView
 from ipy_stream.prompt import fill, parse_cell
-from ipy_stream.runner import run_stream
+from ipy_stream.reports import SUBCOMMANDS, format_history, format_log, format_rows
+from ipy_stream.runlog import RunLog, default_log_path
 from ipy_stream.safe import safe_markdown
-from ipy_stream.view import StdoutView, WidgetView
+from ipy_stream.view import StdoutView, View, WidgetView
 
 __all__ = ["StreamMagics"]
+
+
+@dataclass
+class _Run:
+    """Everything one ``%%stream`` cell started, needed again when it ends."""
+
+    jobs: list[Job]
+    out: str | None
+    thread: str | None
+    turn: list[Any]
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    panes: Panes | None = None
+    display_id: str | None = None
 
 
 @magics_class
@@ -61,6 +84,14 @@ class StreamMagics(Magics):
         help="How answers are shown while streaming: 'widget' (live Markdown), 'text' "
         "(tokens printed as they come), or 'auto' (widget in a kernel, text in a terminal).",
     ).tag(config=True)
+    log_enabled = Bool(
+        True, help="Record every run (prompt, answer, timings; never the key) in the run log."
+    ).tag(config=True)
+    log_path = Unicode(help="SQLite file of the run log.").tag(config=True)
+
+    @default("log_path")
+    def _default_log_path(self) -> str:
+        return default_log_path()
 
     @validate("refresh_interval")
     def _check_interval(self, proposal: dict[str, Any]) -> float:
@@ -83,13 +114,41 @@ class StreamMagics(Magics):
             raise TraitError("StreamMagics.max_retries must be 0 or more")
         return value
 
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.chats = Chats()
+        self._log_warned = False
+
     @magic_arguments()
-    @argument("-m", "--model", help="Model name, a variable holding a chat model, or 'demo'.")
+    @argument(
+        "-m",
+        "--model",
+        help="Model name, a variable holding a chat model or Runnable, or 'demo'. "
+        "Several, comma-separated (-m a,b), stream side by side.",
+    )
     @argument("-s", "--system", help="System message (a template, like the cell).")
     @argument("-t", "--temperature", type=float, help="Sampling temperature.")
     @argument("--max-tokens", type=int, help="Limit on the answer's length in tokens.")
-    @argument("-o", "--out", help="Store the answer (str) in this variable.")
+    @argument(
+        "-o",
+        "--out",
+        help="Store the answer (str) in this variable; a dict model -> answer with several models.",
+    )
     @argument("--timeout", type=float, help="Seconds without a token before giving up.")
+    @argument(
+        "-c",
+        "--chat",
+        nargs="?",
+        const=DEFAULT_THREAD,
+        metavar="THREAD",
+        help="Continue a conversation: earlier turns of THREAD (default: 'default') are sent "
+        "too, and this turn is added when it ends.",
+    )
+    @argument(
+        "--bg",
+        action="store_true",
+        help="Run in the background: the cell returns at once; a Stop button ends the stream.",
+    )
     @no_var_expand
     @line_cell_magic
     def stream(self, line: str, cell: str | None = None) -> None:
@@ -115,67 +174,39 @@ class StreamMagics(Magics):
             %%stream -m my_model -s "You are a terse reviewer."
             Review this code: {source}
 
+            %%stream -c
+            And what about {other_animal}?
+
+            %%stream -m gpt-4o-mini,llama -o answers
+            Compare quicksort and mergesort.
+
+            %%stream --bg -o essay
+            Write a long essay about {topic}.
+
         ``-m`` takes an OpenAI model name (needs ``OPENAI_API_KEY``, or
         ``OPENAI_BASE_URL`` pointing at an OpenAI-compatible server such as Ollama,
         vLLM, llama.cpp or LM Studio), the name of a variable holding any LangChain
         chat model or Runnable, or ``demo`` (offline, no key).
 
+        Line commands: ``%stream`` (configuration and commands), ``%stream history
+        [THREAD]``, ``%stream reset [THREAD]``, ``%stream log [-n N] [TEXT]``.
+
         Configuration (``%config StreamMagics.<name> = value``): model, base_url,
-        temperature, max_tokens, system, refresh_interval, timeout, max_retries, view.
-        ``%stream`` on its own line shows the current configuration.
+        temperature, max_tokens, system, refresh_interval, timeout, max_retries, view,
+        log_enabled, log_path.
         """
         if cell is None:
-            self._show_config(line)
+            self._line_command(line)
             return
-        try:
-            argv = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"%%stream {line.strip()}: {exc} (check the quotes).") from None
-        args = self.stream.parser.parse_args(argv)
-        if args.out is not None and not args.out.isidentifier():
-            raise UsageError(f"-o {args.out}: not a valid variable name.")
-        api_key = os.environ.get("OPENAI_API_KEY") or None
-        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        timeout = args.timeout if args.timeout is not None else self.timeout
-        if timeout <= 0:
-            raise UsageError("--timeout must be a positive number of seconds.")
-        namespace = self._namespace()
-        settings = ModelSettings(
-            name=args.model or self.model,
-            base_url=base_url,
-            api_key=api_key,
-            temperature=args.temperature if args.temperature is not None else self.temperature,
-            max_tokens=args.max_tokens if args.max_tokens is not None else self.max_tokens,
-            timeout=timeout,
-            max_retries=self.max_retries,
-        )
-        try:
-            prompt = parse_cell(
-                cell, system=args.system if args.system is not None else self.system
-            )
-            inputs = fill(prompt, namespace)
-            resolved = resolve_model(settings, namespace)
-        except PromptError as exc:
-            raise UsageError(str(exc)) from None
+        run = self._prepare(line, cell)
+        if run.params["background"]:
+            start_thread(lambda: self._run_in_background(run), "ipy-stream-background")
+            return
+        run_jobs(run.jobs)
+        self._finish(run)
+        self._raise_for(run)
 
-        chain = build_chain(prompt, resolved.runnable)
-
-        def explain(exc: BaseException) -> str:
-            message = describe_error(exc, model=settings.name, base_url=resolved.base_url)
-            return redact(message, [api_key])
-
-        outcome = self._run(chain, inputs, resolved.label, explain)
-        if args.out is not None:
-            namespace[args.out] = outcome.text
-        if outcome.status == "interrupted":
-            kept = f" (kept in '{args.out}')" if args.out else ""
-            raise StreamError(
-                f"Interrupted after {outcome.tokens} tokens; "
-                f"the partial answer is shown above{kept}.",
-                interrupted=True,
-            )
-        if outcome.status == "failed":
-            raise StreamError(outcome.message)
+    # -- preparing a run -------------------------------------------------------------
 
     def _namespace(self) -> dict[str, Any]:
         if self.shell is None:  # pragma: no cover - magics are always registered on a shell
@@ -183,25 +214,194 @@ class StreamMagics(Magics):
         namespace: dict[str, Any] = self.shell.user_ns
         return namespace
 
+    def _parse(self, line: str) -> Any:
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%stream {line.strip()}: {exc} (check the quotes).") from None
+        args = self.stream.parser.parse_args(argv)
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"-o {args.out}: not a valid variable name.")
+        if args.timeout is not None and args.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds.")
+        if args.max_tokens is not None and args.max_tokens <= 0:
+            raise UsageError("--max-tokens must be a positive whole number.")
+        return args
+
+    def _model_names(self, args: Any) -> list[str]:
+        names = [name.strip() for name in (args.model or self.model).split(",")]
+        if any(not name for name in names):
+            raise UsageError(f"-m {args.model}: a model name is empty (write -m a,b).")
+        if len(set(names)) != len(names):
+            raise UsageError(f"-m {args.model}: a model is named twice.")
+        if len(names) > 1 and args.chat is not None:
+            raise UsageError("-c continues one conversation: use it with one model, not -m a,b.")
+        return names
+
+    def _prepare(self, line: str, cell: str) -> _Run:
+        args = self._parse(line)
+        names = self._model_names(args)
+        namespace = self._namespace()
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        params: dict[str, Any] = {
+            "temperature": args.temperature if args.temperature is not None else self.temperature,
+            "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+            "timeout": args.timeout if args.timeout is not None else self.timeout,
+            "thread": args.chat,
+            "background": bool(args.bg),
+        }
+        system = args.system if args.system is not None else self.system
+        try:
+            prompt = parse_cell(cell, system=system)
+            inputs = fill(prompt, namespace)
+            models = [
+                resolve_model(
+                    ModelSettings(
+                        name=name,
+                        base_url=base_url,
+                        api_key=api_key,
+                        temperature=params["temperature"],
+                        max_tokens=params["max_tokens"],
+                        timeout=params["timeout"],
+                        max_retries=self.max_retries,
+                    ),
+                    namespace,
+                )
+                for name in names
+            ]
+        except PromptError as exc:
+            raise UsageError(str(exc)) from None
+        template = build_template(prompt, history=args.chat is not None)
+        if args.chat is not None:
+            inputs[HISTORY] = self.chats.messages(args.chat)
+        run = _Run(
+            jobs=[],
+            out=args.out,
+            thread=args.chat,
+            turn=turn_messages(prompt, inputs) if args.chat is not None else [],
+            messages=message_dicts(template.format_messages(**inputs)),
+            params=params,
+        )
+        views = self._views(models)
+        for name, model, view in zip(names, models, views, strict=True):
+            run.jobs.append(
+                Job(
+                    model=name,
+                    label=model.label,
+                    base_url=model.base_url,
+                    chain=build_chain(template, model.runnable),
+                    inputs=inputs,
+                    view=view,
+                    explain=self._explainer(name, model, api_key),
+                )
+            )
+        if all(isinstance(view, WidgetView) for view in views):
+            widget_views = [view for view in views if isinstance(view, WidgetView)]
+            stop = (lambda: stop_all(run.jobs)) if args.bg else None
+            run.panes = Panes(widget_views, on_stop=stop)
+            run.display_id = uuid.uuid4().hex
+            self._publish(run.panes.widget._repr_mimebundle_(), run.display_id)
+        return run
+
+    @staticmethod
+    def _explainer(
+        name: str, model: ResolvedModel, api_key: str | None
+    ) -> Callable[[BaseException], str]:
+        def explain(exc: BaseException) -> str:
+            return redact(describe_error(exc, model=name, base_url=model.base_url), [api_key])
+
+        return explain
+
     def _use_widgets(self) -> bool:
         if self.view != "auto":
             return bool(self.view == "widget")
         return getattr(self.shell, "kernel", None) is not None
 
-    def _run(self, chain: Any, inputs: dict[str, Any], label: str, explain: Any) -> Outcome:
-        if not self._use_widgets():
-            text_view = StdoutView(label)
-            outcome = run_stream(chain, inputs, text_view, describe_error=explain)
-            text_view.finish(outcome)
-            return outcome
-        view = WidgetView(label, interval=self.refresh_interval)
-        display_id = uuid.uuid4().hex
-        self._publish(view.widget._repr_mimebundle_(), display_id)
-        outcome = run_stream(chain, inputs, view, describe_error=explain)
-        view.finish(outcome)
-        self._publish(self._final_bundle(label, outcome), display_id, update=True)
-        view.close()
-        return outcome
+    def _views(self, models: Sequence[ResolvedModel]) -> list[View]:
+        if self._use_widgets():
+            return [WidgetView(m.label, interval=self.refresh_interval) for m in models]
+        if len(models) == 1:
+            return [StdoutView(models[0].label)]
+        return [QuietTextView(m.label) for m in models]
+
+    # -- finishing a run -------------------------------------------------------------
+
+    def _run_in_background(self, run: _Run) -> None:
+        try:
+            run_jobs(run.jobs)
+            self._finish(run)
+        except Exception:  # noqa: BLE001 - a bug must not vanish silently in a thread
+            traceback.print_exc(file=sys.stderr)
+
+    def _finish(self, run: _Run) -> None:
+        outcomes = [job.outcome for job in run.jobs if job.outcome is not None]
+        if run.panes is not None and run.display_id is not None:
+            run.panes.finished()
+            self._publish(_final_bundle(run.jobs), run.display_id, update=True)
+            run.panes.close()
+        if run.out is not None:
+            namespace = self._namespace()
+            if len(run.jobs) == 1:
+                namespace[run.out] = outcomes[0].text
+            else:
+                namespace[run.out] = {
+                    job.model: job.outcome.text for job in run.jobs if job.outcome
+                }
+        if run.thread is not None and outcomes[0].status in ("done", "interrupted"):
+            self.chats.append_turn(
+                run.thread,
+                run.turn,
+                outcomes[0].text,
+                interrupted=outcomes[0].status == "interrupted",
+            )
+        self._log(run)
+
+    def _log(self, run: _Run) -> None:
+        if not self.log_enabled:
+            return
+        batch = uuid.uuid4().hex[:12]
+        try:
+            log = RunLog(self.log_path)
+            for job in run.jobs:
+                if job.outcome is not None:
+                    log.record(
+                        batch=batch,
+                        started_at=job.started_at,
+                        model=job.model,
+                        label=job.label,
+                        base_url=job.base_url,
+                        params=run.params,
+                        messages=run.messages,
+                        outcome=job.outcome,
+                    )
+        except (OSError, sqlite3.Error) as exc:
+            if not self._log_warned:
+                self._log_warned = True
+                print(
+                    f"ipy_stream: could not write the run log at {self.log_path} ({exc}); "
+                    "set %config StreamMagics.log_enabled = False to turn it off.",
+                    file=sys.stderr,
+                )
+
+    @staticmethod
+    def _raise_for(run: _Run) -> None:
+        outcomes = [(job, job.outcome) for job in run.jobs if job.outcome is not None]
+        interrupted = [job for job, outcome in outcomes if outcome.status == "interrupted"]
+        failed = [(job, outcome) for job, outcome in outcomes if outcome.status == "failed"]
+        kept = f" (kept in '{run.out}')" if run.out else ""
+        if interrupted:
+            tokens = sum(outcome.tokens for _, outcome in outcomes)
+            raise StreamError(
+                f"Interrupted after {tokens} tokens; the partial answer is shown above{kept}.",
+                interrupted=True,
+            )
+        if len(failed) == 1 and len(outcomes) == 1:
+            raise StreamError(failed[0][1].message)
+        if failed:
+            raise StreamError(
+                "; ".join(f"{job.model} failed: {outcome.message}" for job, outcome in failed)
+            )
 
     def _publish(self, bundle: dict[str, Any], display_id: str, *, update: bool = False) -> None:
         """Show (or, with update, replace in place) one output of this cell."""
@@ -210,28 +410,44 @@ class StreamMagics(Magics):
             data=bundle, metadata={}, transient={"display_id": display_id}, update=update
         )
 
-    @staticmethod
-    def _final_bundle(label: str, outcome: Outcome) -> dict[str, Any]:
-        """Plain Markdown that replaces the live widget and that any frontend can show."""
-        footer = footer_text(label, outcome).replace("*", "\\*")
-        body = safe_markdown(outcome.text) if outcome.text else "*(no answer)*"
-        return {
-            "text/markdown": f"{body}\n\n<small>{safe_markdown(footer)}</small>\n",
-            "text/plain": outcome.text,
-        }
+    # -- %stream line commands -------------------------------------------------------
 
-    def _show_config(self, line: str) -> None:
-        if line.strip():
-            raise UsageError(
-                f"%stream {line.strip()}: unknown subcommand. Use %%stream as a cell magic, "
-                "or %stream alone to see the configuration."
-            )
+    def _line_command(self, line: str) -> None:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%stream {line.strip()}: {exc}") from None
+        if not words:
+            print(self._configuration())
+            return
+        command, rest = words[0], words[1:]
+        if command in ("history", "reset"):
+            if len(rest) > 1:
+                raise UsageError(f"%stream {command} takes at most one thread name.")
+            thread = rest[0] if rest else DEFAULT_THREAD
+            if command == "history":
+                others = [name for name in self.chats.names() if name != thread]
+                print(format_history(thread, self.chats.messages(thread), others))
+            else:
+                count = self.chats.reset(thread)
+                print(f"Cleared thread '{thread}' ({count} messages).")
+            return
+        if command == "log":
+            limit, search = _log_arguments(rest)
+            runs = RunLog(self.log_path).recent(limit, search)
+            print(format_log(runs, self.log_path, search))
+            return
+        raise UsageError(
+            f"%stream {command}: unknown command. Use history, reset or log; "
+            "%stream alone lists them."
+        )
+
+    def _configuration(self) -> str:
         base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI)"
-        key = "set" if os.environ.get("OPENAI_API_KEY") else "not set"
-        rows = [
+        rows: list[tuple[str, object]] = [
             ("model", self.model),
             ("base_url", base_url),
-            ("OPENAI_API_KEY", key),
+            ("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set"),
             ("temperature", self.temperature),
             ("max_tokens", self.max_tokens),
             ("system", self.system),
@@ -239,9 +455,52 @@ class StreamMagics(Magics):
             ("timeout", self.timeout),
             ("max_retries", self.max_retries),
             ("view", self.view),
+            ("log_enabled", self.log_enabled),
+            ("log_path", self.log_path),
         ]
-        width = max(len(name) for name, _ in rows)
-        lines = ["ipy_stream configuration (%config StreamMagics.<name> = value):"]
-        lines += [f"  {name.ljust(width)}  {value!s}" for name, value in rows]
-        lines += ["", "Use %%stream [-m MODEL] [-o NAME] ... as a cell magic; %%stream? for help."]
-        print("\n".join(lines))
+        threads = ", ".join(self.chats.names()) or "none"
+        return "\n".join(
+            [
+                format_rows(
+                    "ipy_stream configuration (%config StreamMagics.<name> = value):", rows
+                ),
+                f"  conversations     {threads}",
+                "",
+                SUBCOMMANDS,
+            ]
+        )
+
+
+def _log_arguments(words: list[str]) -> tuple[int, str | None]:
+    limit = 10
+    terms: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "-n":
+            if index + 1 >= len(words) or not words[index + 1].isdigit():
+                raise UsageError("%stream log -n takes a whole number, e.g. %stream log -n 20.")
+            limit = int(words[index + 1])
+            index += 2
+            continue
+        terms.append(word)
+        index += 1
+    return limit, " ".join(terms) or None
+
+
+def _final_bundle(jobs: Sequence[Job]) -> dict[str, Any]:
+    """Plain Markdown that replaces the live view and that any frontend can show."""
+    sections: list[str] = []
+    plain: list[str] = []
+    for job in jobs:
+        outcome = job.outcome or Outcome(text="", status="failed", message="did not finish")
+        body = safe_markdown(outcome.text) if outcome.text else "*(no answer)*"
+        footer = safe_markdown(footer_text(job.label, outcome).replace("*", "\\*"))
+        if len(jobs) == 1:
+            sections.append(f"{body}\n\n<small>{footer}</small>\n")
+            plain.append(outcome.text)
+        else:
+            title = safe_markdown(job.model.replace("*", "\\*"))
+            sections.append(f"**{title}**\n\n{body}\n\n<small>{footer}</small>\n")
+            plain.append(f"── {job.model} ──\n{outcome.text}")
+    return {"text/markdown": "\n---\n\n".join(sections), "text/plain": "\n\n".join(plain)}

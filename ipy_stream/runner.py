@@ -19,12 +19,17 @@ from langchain_core.runnables import Runnable
 from ipy_stream.handler import TokenHandler, Usage
 from ipy_stream.outcome import Outcome, Status, TokenSink
 
-__all__ = ["run_stream"]
+__all__ = ["StopRequested", "run_stream"]
+
+
+class StopRequested(Exception):  # noqa: N818 - a request, not an error
+    """Raised inside the stream when a Stop button (or another run) asked it to end."""
 
 
 @dataclass
 class _Collector:
     sink: TokenSink
+    stop: threading.Event | None = None
     started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
     tokens: int = 0
@@ -34,6 +39,8 @@ class _Collector:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, text: str) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequested
         with self.lock:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
@@ -84,24 +91,30 @@ def run_stream(
     sink: TokenSink,
     *,
     describe_error: Callable[[BaseException], str],
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Stream ``chain`` on ``inputs`` into ``sink`` and report how it ended.
 
     KeyboardInterrupt (the kernel's interrupt) closes the stream, which closes the
-    HTTP response, and yields an ``interrupted`` outcome with the partial text.
+    HTTP response, and yields an ``interrupted`` outcome with the partial text. Setting
+    ``stop`` (from another thread) does the same at the next token.
     """
-    collector = _Collector(sink)
+    collector = _Collector(sink, stop)
     handler = TokenHandler(collector.add, collector.add_usage)
     outputs: list[str] = []
     stream = chain.stream(dict(inputs), config={"callbacks": [handler], "run_name": "ipy_stream"})
     try:
         for output in stream:
+            if stop is not None and stop.is_set():
+                raise StopRequested
             if not collector.tokens:
                 # Runnables without an LLM inside stream outputs, not tokens.
                 outputs.append(_text_of_output(output))
     except KeyboardInterrupt:
         return collector.outcome("interrupted", "Interrupted: the stream was stopped.")
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+        if isinstance(exc, StopRequested) or (stop is not None and stop.is_set()):
+            return collector.outcome("interrupted", "Stopped: the stream was ended early.")
         if collector.internal_error is not None:
             raise collector.internal_error from None
         return collector.outcome("failed", describe_error(exc))

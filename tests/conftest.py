@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +21,13 @@ from tests.openai_server import StreamServer
 
 
 @pytest.fixture(autouse=True)
-def _no_openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing may reach a real provider by accident, whatever the developer's shell has."""
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Nothing may reach a real provider, or the developer's own run log, by accident."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 @pytest.fixture
@@ -37,9 +41,16 @@ def ip_empty() -> Iterator[InteractiveShell]:
 
 
 @pytest.fixture
-def ip(ip_empty: InteractiveShell) -> InteractiveShell:
-    """A fresh shell with ``%load_ext ipy_stream`` done."""
+def log_path(tmp_path: Path) -> Path:
+    """Where the test's run log is written."""
+    return tmp_path / "runs.sqlite3"
+
+
+@pytest.fixture
+def ip(ip_empty: InteractiveShell, log_path: Path) -> InteractiveShell:
+    """A fresh shell with ``%load_ext ipy_stream`` done and its own run log."""
     ip_empty.run_line_magic("load_ext", "ipy_stream")
+    ip_empty.run_line_magic("config", f"StreamMagics.log_path = {str(log_path)!r}")
     return ip_empty
 
 

@@ -449,14 +449,14 @@ class _Handler(BaseHTTPRequestHandler):
                 {"id": m, "object": "model", "created": now, "owned_by": "openai"}
                 for m in self.owner.models
             ]
-            self._send_json(200, {"object": "list", "data": data}, record)
-            self.owner._update(record, completed=True)
+            self._mark_completed(
+                record, lambda: self._send_json(200, {"object": "list", "data": data}, record)
+            )
         elif path.startswith("/v1/models/"):
             model = path.removeprefix("/v1/models/")
             if model in self.owner.models:
                 payload = {"id": model, "object": "model", "created": 0, "owned_by": "openai"}
-                self._send_json(200, payload, record)
-                self.owner._update(record, completed=True)
+                self._mark_completed(record, lambda: self._send_json(200, payload, record))
             else:
                 self._send_error(404, record, model=model)
         else:
@@ -595,14 +595,22 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": reply.usage,
             "service_tier": "default",
         }
-        self._send_json(200, payload, record)
         self.owner._update(
             record,
             tokens_sent=len(reply.tokens),
             text_sent=text,
             token_times=[time.monotonic()] * len(reply.tokens),
-            completed=True,
         )
+        self._mark_completed(record, lambda: self._send_json(200, payload, record))
+
+    def _mark_completed(self, record: RequestRecord, final_write: Callable[[], None]) -> None:
+        """Mark *record* completed, then do the write that completes it (undo on failure)."""
+        self.owner._update(record, completed=True)
+        try:
+            final_write()
+        except (_ClientGoneError, _StoppingError):
+            self.owner._update(record, completed=False)
+            raise
 
     def _stream(self, record: RequestRecord, knobs: Knobs, reply: _Reply) -> None:
         self.send_response(200)
@@ -639,8 +647,10 @@ class _Handler(BaseHTTPRequestHandler):
         data = b"".join(f"data: {_dumps(event)}\n\n".encode() for event in tail)
         # One write for the tail, [DONE] and the terminating chunk: a client that closes
         # right after [DONE] cannot make a later write fail and look like an interruption.
-        self._write_chunk(data + b"data: [DONE]\n\n", last=True)
-        self.owner._update(record, completed=True)
+        # The record is marked first so it is already final when the client sees [DONE].
+        self._mark_completed(
+            record, lambda: self._write_chunk(data + b"data: [DONE]\n\n", last=True)
+        )
 
     def _drop(self, record: RequestRecord) -> None:
         self.owner._update(record, dropped=True, error=f"dropped after {record.tokens_sent}")
@@ -674,12 +684,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length))
 
     def _end_headers(self, record: RequestRecord | None, status: int) -> None:
+        if record is not None:
+            self.owner._update(record, status=status)
         try:
             self.end_headers()
         except OSError as exc:
             raise self._gone() from exc
-        if record is not None:
-            self.owner._update(record, status=status)
 
     def _send_json(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,13 @@ KEY = "sk-kernel-test-" + "9f8e7d6c5b4a3210" * 2
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
+DATA_HOME = Path(tempfile.mkdtemp(prefix="ipy-stream-kernel-data-"))
+
+
 def kernel_env(server: StreamServer | None, *, key: str | None = KEY) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    # The kernel's run log goes to a throwaway directory, never the developer's own.
+    env["XDG_DATA_HOME"] = str(DATA_HOME)
     if server is not None:
         env["OPENAI_BASE_URL"] = server.base_url
     if key is not None:

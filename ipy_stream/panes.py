@@ -1,0 +1,93 @@
+"""Arrange live views: side-by-side panes and the Stop button of background runs.
+
+No LangChain here. DOM: the root has class ``ipy-stream-run``; several panes sit in
+``.ipy-stream-grid``; the Stop button has class ``ipy-stream-stop``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.view import WidgetView
+
+__all__ = ["Panes", "QuietTextView"]
+
+
+class Panes:
+    """One widget holding every pane of a run, and (for background runs) a Stop button."""
+
+    def __init__(self, views: Sequence[WidgetView], *, on_stop: Callable[[], None] | None) -> None:
+        import ipywidgets as widgets
+
+        self.views = list(views)
+        children: list[Any] = []
+        self._button: Any = None
+        if on_stop is not None:
+            button = widgets.Button(description="Stop", icon="stop", tooltip="Stop streaming")
+            button.add_class("ipy-stream-stop")
+
+            def clicked(_: Any) -> None:
+                button.disabled = True
+                button.description = "Stopping…"
+                on_stop()
+
+            button.on_click(clicked)
+            self._button = button
+            children.append(button)
+        if len(self.views) == 1:
+            children.append(self.views[0].widget)
+        else:
+            grid = widgets.GridBox(
+                [view.widget for view in self.views],
+                layout=widgets.Layout(
+                    grid_template_columns=f"repeat({len(self.views)}, minmax(0, 1fr))",
+                    grid_gap="12px",
+                    width="100%",
+                ),
+            )
+            grid.add_class("ipy-stream-grid")
+            children.append(grid)
+        if len(children) == 1 and on_stop is None:
+            self.widget = children[0]
+        else:
+            self.widget = widgets.VBox(children)
+            self.widget.add_class("ipy-stream-run")
+
+    def finished(self) -> None:
+        """Take the Stop button away once every stream has ended."""
+        if self._button is not None:
+            self._button.layout.display = "none"
+
+    def close(self) -> None:
+        """Release every widget (after the display was replaced)."""
+        for view in self.views:
+            view.close()
+        if self.widget is not self.views[0].widget:
+            self.widget.close()
+        if self._button is not None:
+            self._button.close()
+
+
+class QuietTextView:
+    """For several models in a terminal: each answer is printed whole, with its label,
+    when it ends (live tokens from several streams would interleave)."""
+
+    _print_lock = threading.Lock()
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+
+    def append(self, text: str) -> None:
+        """Nothing is printed until the end."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """Print the labelled answer and its footer."""
+        with self._print_lock:
+            sys.stdout.write(
+                f"── {self._label} ──\n{outcome.text}\n— {footer_text(self._label, outcome)}\n\n"
+            )
+            sys.stdout.flush()

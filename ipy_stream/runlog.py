@@ -1,0 +1,184 @@
+"""The run log: every ``%%stream`` run recorded in a local SQLite database.
+
+One row per model run in the table ``runs``; query it with any SQLite tool::
+
+    sqlite3 ~/.local/share/ipy_stream/runs.sqlite3 \\
+        "SELECT started_at, model, status, answer FROM runs ORDER BY id DESC LIMIT 5"
+
+Columns: ``id``, ``started_at`` (ISO 8601, UTC), ``batch`` (shared by the runs of one
+side-by-side cell), ``model`` (as given with ``-m``), ``label``, ``base_url`` (without
+credentials), ``params`` (JSON: temperature, max_tokens, timeout, thread, background),
+``messages`` (JSON list of ``{"role", "content"}`` exactly as sent), ``answer``,
+``status`` (``done``, ``failed``, ``interrupted``), ``error``, ``seconds``,
+``first_token_seconds``, ``tokens``, ``prompt_tokens``, ``completion_tokens``.
+The API key is never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ipy_stream.outcome import Outcome
+
+__all__ = ["LoggedRun", "RunLog", "default_log_path", "public_url"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    model TEXT NOT NULL,
+    label TEXT NOT NULL,
+    base_url TEXT,
+    params TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    seconds REAL,
+    first_token_seconds REAL,
+    tokens INTEGER,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_started_at ON runs (started_at);
+"""
+
+
+def default_log_path() -> str:
+    """``runs.sqlite3`` in the user's data directory (e.g. ``~/.local/share/ipy_stream``)."""
+    from platformdirs import user_data_dir
+
+    return str(Path(user_data_dir("ipy_stream", appauthor=False)) / "runs.sqlite3")
+
+
+def public_url(url: str | None) -> str | None:
+    """The URL without any ``user:password@`` part."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """One row of the run log, as shown by ``%stream log``."""
+
+    id: int
+    started_at: str
+    model: str
+    status: str
+    tokens: int | None
+    seconds: float | None
+    prompt: str
+    answer: str
+
+
+class RunLog:
+    """Appends runs to, and reads them from, one SQLite file (created on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10)
+        try:
+            connection.executescript(_SCHEMA)
+            yield connection
+            connection.commit()
+        finally:
+            connection.close()
+
+    def record(
+        self,
+        *,
+        batch: str,
+        started_at: datetime,
+        model: str,
+        label: str,
+        base_url: str | None,
+        params: Mapping[str, Any],
+        messages: Sequence[Mapping[str, str]],
+        outcome: Outcome,
+    ) -> int:
+        """Store one finished run; return its id."""
+        usage = outcome.usage or {}
+        row = (
+            started_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+            batch,
+            model,
+            label,
+            public_url(base_url),
+            json.dumps(dict(params), default=str),
+            json.dumps(list(messages), ensure_ascii=False),
+            outcome.text,
+            outcome.status,
+            outcome.message or None,
+            round(outcome.seconds, 4),
+            None if outcome.first_token_seconds is None else round(outcome.first_token_seconds, 4),
+            outcome.tokens,
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+        )
+        with self._lock, self._connect() as connection:
+            cursor = connection.execute(
+                "INSERT INTO runs (started_at, batch, model, label, base_url, params, messages,"
+                " answer, status, error, seconds, first_token_seconds, tokens, prompt_tokens,"
+                " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cursor.lastrowid or 0)
+
+    def recent(self, limit: int = 10, search: str | None = None) -> list[LoggedRun]:
+        """The latest runs, newest first; ``search`` matches prompt or answer text."""
+        if not self.path.exists():
+            return []
+        query = "SELECT id, started_at, model, status, tokens, seconds, messages, answer FROM runs"
+        args: list[Any] = []
+        if search:
+            query += " WHERE messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            args += [pattern, pattern]
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock, self._connect() as connection:
+            rows = connection.execute(query, args).fetchall()
+        return [
+            LoggedRun(
+                id=row[0],
+                started_at=row[1],
+                model=row[2],
+                status=row[3],
+                tokens=row[4],
+                seconds=row[5],
+                prompt=_last_user(row[6]),
+                answer=row[7],
+            )
+            for row in rows
+        ]
+
+
+def _last_user(messages_json: str) -> str:
+    messages = json.loads(messages_json)
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""

@@ -1,0 +1,122 @@
+"""Fixtures for the real-browser tests: one JupyterLab server and one headless Chromium per
+session, a fresh browser context, page and workspace per test.
+
+Fixtures: ``lab_server`` (session, :class:`LabServer`), ``browser`` (session, Playwright
+Browser), ``page`` (per test: new context 1280x900 + page), ``lab`` (per test, :class:`Lab`:
+write/open notebooks in a folder of its own).  On a failing test a screenshot and the
+browser console go to ``tests/artifacts/``; the server log is
+``tests/artifacts/jupyter-server.log``.  Set ``IPY_STREAM_CHROMIUM`` to use another Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .lab import ARTIFACTS_DIR, INIT_SCRIPT, Lab, LabServer
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from playwright.sync_api import Browser, ConsoleMessage, Page
+
+CHROMIUM = os.environ.get("IPY_STREAM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:100]
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Generator[LabServer]:
+    for stale in ARTIFACTS_DIR.glob("FAILED-*"):
+        stale.unlink()
+    server = LabServer.start(
+        tmp_path_factory.mktemp("jupyterlab"), log_path=ARTIFACTS_DIR / "jupyter-server.log"
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Generator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: the browser tests need Debian's Chromium "
+            "(`apt-get install chromium`), or set IPY_STREAM_CHROMIUM to a Chromium binary. "
+            "Never `playwright install`.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, lab_server: LabServer, request: pytest.FixtureRequest
+) -> Generator[Page]:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context.add_init_script(INIT_SCRIPT)
+    context.set_default_timeout(30_000)
+    console: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        console.append(f"[{msg.type}] {msg.text}")
+
+    context.on("console", on_console)
+    context.on("weberror", lambda err: console.append(f"[pageerror] {err.error}"))
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        try:
+            if request.node.stash.get(_FAILED, False):
+                ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+                stem = ARTIFACTS_DIR / f"FAILED-{_safe(request.node.name)}"
+                for p in context.pages:
+                    if not p.is_closed():
+                        p.screenshot(path=f"{stem}.png", full_page=True)
+                Path(f"{stem}.console.txt").write_text("\n".join(console), encoding="utf-8")
+        finally:
+            context.close()
+            lab_server.shutdown_all_kernels()
+
+
+@pytest.fixture
+def lab(lab_server: LabServer, page: Page, request: pytest.FixtureRequest) -> Lab:
+    return Lab(lab_server, page.context, page, folder=_safe(request.node.name))

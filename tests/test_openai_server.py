@@ -1,0 +1,716 @@
+"""Tests for the OpenAI-compatible test server, driven by the real clients over HTTP.
+
+Every test talks to a :class:`StreamServer` on 127.0.0.1 with the real ``openai`` client
+or ``langchain_openai.ChatOpenAI``; nothing here touches the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx2
+import openai
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+from openai_server import (
+    CHAT_COMPLETIONS_PATH,
+    Knobs,
+    RequestRecord,
+    StreamServer,
+    generate_reply,
+    remote_configure,
+    remote_reset,
+    tokenize,
+)
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+API_KEY = "test-key"
+MODEL = "gpt-4o-mini"
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+SERVER_SCRIPT = Path(__file__).with_name("openai_server.py")
+
+
+@pytest.fixture(autouse=True)
+def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep clients local: no env key/base URL, no tracing, no proxy for 127.0.0.1."""
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_BASE",
+        "LANGSMITH_TRACING",
+        "LANGCHAIN_TRACING_V2",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def stream_server() -> Iterator[StreamServer]:
+    """A fresh server per test (module-local; the shared one lives in conftest)."""
+    with StreamServer() as server:
+        yield server
+
+
+def make_client(server: StreamServer, **kwargs: Any) -> openai.OpenAI:
+    """The real openai client pointed at *server*, no retries unless asked."""
+    kwargs.setdefault("max_retries", 0)
+    return openai.OpenAI(base_url=server.base_url, api_key=API_KEY, **kwargs)
+
+
+def make_chat(server: StreamServer, **kwargs: Any) -> ChatOpenAI:
+    """The real ChatOpenAI pointed at *server*, no retries unless asked."""
+    kwargs.setdefault("max_retries", 0)
+    return ChatOpenAI(base_url=server.base_url, api_key=SecretStr(API_KEY), model=MODEL, **kwargs)
+
+
+def open_stream(client: openai.OpenAI, **kwargs: Any) -> openai.Stream[ChatCompletionChunk]:
+    """Start a streamed chat completion."""
+    stream = client.chat.completions.create(model=MODEL, messages=USER, stream=True, **kwargs)
+    return cast("openai.Stream[ChatCompletionChunk]", stream)
+
+
+def content_of(chunk: ChatCompletionChunk) -> str | None:
+    """The delta content of a chunk, or None when it has no choice/content."""
+    if not chunk.choices:
+        return None
+    return chunk.choices[0].delta.content
+
+
+def lc_text(chunk: AIMessageChunk) -> str:
+    """The text content of a LangChain chunk."""
+    assert isinstance(chunk.content, str)
+    return chunk.content
+
+
+def only_completion(server: StreamServer) -> RequestRecord:
+    """The single chat completion record (asserts there is exactly one)."""
+    records = server.completion_requests
+    assert len(records) == 1, records
+    return records[0]
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def test_tokenize_round_trips_and_splits_into_word_pieces() -> None:
+    text = "Hello, world! **Bold** `x`\n\n- Ünïcödé 🚀 end  "
+    tokens = tokenize(text)
+    assert "".join(tokens) == text
+    assert tokens[:3] == ["Hello", ",", " world"]
+    assert "*" in tokens  # "**" arrives as two tokens, like a real tokenizer may split it
+    assert " 🚀" in tokens
+
+
+def test_generated_reply_is_markdown_shaped_and_deterministic() -> None:
+    reply = generate_reply(40)
+    text = "".join(reply)
+    assert len(reply) == 40
+    assert text.startswith("# ")
+    assert "**streamed Markdown**" in text
+    assert "\n- first item\n- second item" in text
+    assert '```python\nprint("hello")\n```' in text
+    assert "\n\n1. Paragraph 1" in text
+    longer = generate_reply(500)
+    assert len(longer) == 500
+    assert longer[:40] == reply
+    assert "\n\n20. Paragraph 20" in "".join(longer)
+    assert generate_reply(0) == []
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_stream_sends_exact_token_count_and_text(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=25, rate=0)
+    chunks = list(open_stream(make_client(stream_server)))
+
+    first, *middle, last = chunks
+    assert first.choices[0].delta.role == "assistant"
+    assert first.choices[0].delta.content == ""
+    pieces = [content_of(c) for c in middle]
+    assert pieces == generate_reply(25)
+    assert last.choices[0].finish_reason == "stop"
+    assert not last.choices[0].delta.content
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert len({c.id for c in chunks}) == 1
+    assert all(c.usage is None for c in chunks)  # no usage chunk unless asked for
+
+    record = only_completion(stream_server)
+    assert record.completed
+    assert record.stream
+    assert record.status == 200
+    assert record.tokens_sent == record.planned_tokens == 25
+    assert record.text_sent == "".join(generate_reply(25))
+    assert not record.client_closed
+    assert record.body is not None
+    assert record.body["messages"] == USER
+    assert record.body["model"] == MODEL
+
+
+def test_records_keep_only_last_four_chars_of_the_key(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=1, rate=0)
+    list(open_stream(make_client(stream_server)))
+    record = only_completion(stream_server)
+    assert record.auth_present
+    assert record.auth_last4 == "-key"
+    assert "authorization" not in record.headers
+    assert not any(API_KEY in value for value in record.headers.values())
+    assert API_KEY not in json.dumps(record.to_json())
+
+
+def test_langchain_streams_exact_text(stream_server: StreamServer) -> None:
+    text = "Hello, world! Ünïcödé 🚀 and **bold**."
+    stream_server.configure(text=text, rate=0)
+    chunks = list(make_chat(stream_server).stream("Say hello"))
+
+    pieces = [lc_text(c) for c in chunks if lc_text(c)]
+    assert pieces == tokenize(text)
+    assert "".join(pieces) == text
+    record = only_completion(stream_server)
+    assert record.body is not None
+    assert record.body["stream"] is True
+    assert record.body["model"] == MODEL
+    assert record.body["messages"][-1] == {"role": "user", "content": "Say hello"}
+
+
+def test_echo_quotes_the_last_user_message(stream_server: StreamServer) -> None:
+    stream_server.configure(echo=True, text="Four.", rate=0)
+    messages = [
+        SystemMessage("You are terse."),
+        HumanMessage("What is 2+2?\nAnswer briefly."),
+    ]
+    chunks = list(make_chat(stream_server).stream(messages))
+    text = "".join(lc_text(c) for c in chunks)
+    assert text == "> What is 2+2?\n> Answer briefly.\n\nFour."
+
+
+def test_echo_counts_tokens_after_the_quote(stream_server: StreamServer) -> None:
+    stream_server.configure(echo=True, tokens=5, rate=0)
+    pieces = [content_of(c) for c in open_stream(make_client(stream_server))]
+    text = "".join(p for p in pieces if p)
+    assert text == "> hi\n\n" + "".join(generate_reply(5))
+
+
+def test_rate_paces_tokens_so_they_arrive_one_by_one(stream_server: StreamServer) -> None:
+    total = 20
+    stream_server.configure(tokens=total, rate=40)
+    seen_by_client: list[int] = []
+    sent_when_seen: list[int] = []
+    with open_stream(make_client(stream_server)) as stream:
+        for chunk in stream:
+            if content_of(chunk):
+                seen_by_client.append(len(seen_by_client) + 1)
+                sent_when_seen.append(only_completion(stream_server).tokens_sent)
+
+    assert seen_by_client == list(range(1, total + 1))
+    # The server records token k-1 before it writes token k, so when the client holds
+    # token k the record says at least k-1 (it may lag by the one in flight) ...
+    assert all(sent >= seen - 1 for sent, seen in zip(sent_when_seen, seen_by_client, strict=True))
+    assert sent_when_seen == sorted(sent_when_seen)
+    # ... and the first token reached the client while most were still unsent: streamed,
+    # not buffered until the end.
+    assert sent_when_seen[0] < total
+    times = only_completion(stream_server).token_times
+    assert times == sorted(times)
+    # Sleeps never end early, so the server-side pacing gives a hard lower bound.
+    assert times[-1] - times[0] >= (total - 1) / 40 * 0.99
+
+
+def test_usage_chunk_when_requested(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=12, rate=0)
+    chunks = list(open_stream(make_client(stream_server), stream_options={"include_usage": True}))
+
+    *content_chunks, finish, usage_chunk = chunks
+    assert finish.choices[0].finish_reason == "stop"
+    assert usage_chunk.choices == []
+    assert usage_chunk.usage is not None
+    assert usage_chunk.usage.completion_tokens == 12
+    assert usage_chunk.usage.prompt_tokens > 0
+    assert usage_chunk.usage.total_tokens == (
+        usage_chunk.usage.prompt_tokens + usage_chunk.usage.completion_tokens
+    )
+    assert all(c.usage is None for c in content_chunks)
+
+
+def test_langchain_stream_usage_metadata(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=12, rate=0)
+    chunks = list(make_chat(stream_server, stream_usage=True).stream("hi"))
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total += chunk
+    assert isinstance(total, AIMessageChunk)
+    assert total.usage_metadata is not None
+    assert total.usage_metadata["output_tokens"] == 12
+    assert total.usage_metadata["total_tokens"] == (
+        total.usage_metadata["input_tokens"] + total.usage_metadata["output_tokens"]
+    )
+    record = only_completion(stream_server)
+    assert record.body is not None
+    assert record.body["stream_options"] == {"include_usage": True}
+
+
+def test_langchain_without_stream_usage_gets_no_usage_chunk(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=3, rate=0)
+    chunks = list(make_chat(stream_server).stream("hi"))
+    assert all(c.usage_metadata is None for c in chunks)
+    record = only_completion(stream_server)
+    assert record.body is not None
+    assert "stream_options" not in record.body
+
+
+def test_max_tokens_truncates_with_finish_reason_length(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=30, rate=0)
+    chunks = list(open_stream(make_client(stream_server), max_tokens=4))
+    assert [content_of(c) for c in chunks[1:-1]] == generate_reply(4)
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+# --------------------------------------------------------------------------- non-streaming
+
+
+def test_non_streaming_completion(stream_server: StreamServer) -> None:
+    stream_server.configure(text="Plain answer.", rate=0)
+    completion = make_client(stream_server).chat.completions.create(
+        model=MODEL,
+        messages=USER,
+    )
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content == "Plain answer."
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == len(tokenize("Plain answer."))
+    record = only_completion(stream_server)
+    assert not record.stream
+    assert record.completed
+
+
+def test_langchain_invoke(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=8, rate=0)
+    message = make_chat(stream_server).invoke("hi")
+    assert message.content == "".join(generate_reply(8))
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["output_tokens"] == 8
+
+
+def test_models_list(stream_server: StreamServer) -> None:
+    client = make_client(stream_server)
+    ids = [m.id for m in client.models.list()]
+    assert MODEL in ids
+    assert client.models.retrieve(MODEL).id == MODEL
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+# --------------------------------------------------------------------------- HTTP failures
+
+
+def test_401_raises_authentication_error_without_retry(stream_server: StreamServer) -> None:
+    stream_server.configure(status=401)
+    with pytest.raises(openai.AuthenticationError) as info:
+        open_stream(make_client(stream_server, max_retries=3))
+    assert info.value.status_code == 401
+    assert info.value.code == "invalid_api_key"
+    assert isinstance(info.value.body, dict)
+    assert info.value.body["type"] == "invalid_request_error"
+    assert "-key" in info.value.message
+    assert len(stream_server.completion_requests) == 1  # 401 is never retried
+    assert only_completion(stream_server).status == 401
+
+
+def test_langchain_401_is_an_openai_authentication_error(stream_server: StreamServer) -> None:
+    stream_server.configure(status=401)
+    with pytest.raises(openai.AuthenticationError):
+        list(make_chat(stream_server).stream("hi"))
+
+
+def test_fail_times_then_normal(stream_server: StreamServer) -> None:
+    stream_server.configure(status=401, fail_times=1, tokens=3, rate=0)
+    client = make_client(stream_server)
+    with pytest.raises(openai.AuthenticationError):
+        open_stream(client)
+    pieces = [content_of(c) for c in open_stream(client)]
+    assert "".join(p for p in pieces if p) == "".join(generate_reply(3))
+    assert [r.status for r in stream_server.completion_requests] == [401, 200]
+
+
+def test_429_then_success_with_retries(stream_server: StreamServer) -> None:
+    stream_server.configure(status=429, fail_times=2, retry_after=0.01, tokens=5, rate=0)
+    chunks = list(open_stream(make_client(stream_server, max_retries=2)))
+
+    assert [content_of(c) for c in chunks[1:-1]] == generate_reply(5)
+    records = stream_server.completion_requests
+    assert [r.status for r in records] == [429, 429, 200]
+    assert [r.headers.get("x-stainless-retry-count") for r in records] == ["0", "1", "2"]
+    assert records[-1].completed
+
+
+def test_429_exhausting_retries_raises_rate_limit_error(stream_server: StreamServer) -> None:
+    stream_server.configure(status=429, fail_times=-1, retry_after=0.01)
+    with pytest.raises(openai.RateLimitError) as info:
+        open_stream(make_client(stream_server, max_retries=1))
+    assert info.value.response.headers["retry-after"] == "0.01"
+    assert info.value.code == "rate_limit_exceeded"
+    assert [r.status for r in stream_server.completion_requests] == [429, 429]
+
+
+def test_langchain_429_then_success_with_max_retries(stream_server: StreamServer) -> None:
+    stream_server.configure(status=429, fail_times=1, retry_after=0.01, tokens=4, rate=0)
+    chunks = list(make_chat(stream_server, max_retries=1).stream("hi"))
+    assert "".join(lc_text(c) for c in chunks) == "".join(generate_reply(4))
+    assert [r.status for r in stream_server.completion_requests] == [429, 200]
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors(stream_server: StreamServer, status: int) -> None:
+    stream_server.configure(status=status, fail_times=1, tokens=2, rate=0)
+    with pytest.raises(openai.InternalServerError) as info:
+        open_stream(make_client(stream_server))
+    assert info.value.status_code == status
+    assert isinstance(info.value.body, dict)
+    assert info.value.body["type"] == "server_error"
+    # The failure budget is spent: the next request succeeds.
+    assert len(list(open_stream(make_client(stream_server)))) == 4
+
+
+# --------------------------------------------------------------------------- broken streams
+
+
+def collect_until_error(stream: Iterator[ChatCompletionChunk]) -> tuple[str, Exception]:
+    """Read content from *stream* until it raises; return the text and the error.
+
+    Catches ``openai.APIError`` and ``ValueError`` (a malformed chunk surfaces as
+    ``json.JSONDecodeError``): what a streaming consumer has to be ready for.
+    """
+    text = ""
+    try:
+        for chunk in stream:
+            text += content_of(chunk) or ""
+    except (openai.APIError, ValueError) as exc:
+        return text, exc
+    pytest.fail("stream ended without an error")
+
+
+def test_drop_after_raises_connection_error_after_partial_content(
+    stream_server: StreamServer,
+) -> None:
+    stream_server.configure(tokens=30, rate=0, drop_after=5)
+    text, error = collect_until_error(open_stream(make_client(stream_server, max_retries=2)))
+
+    assert text == "".join(generate_reply(5))
+    assert isinstance(error, openai.APIConnectionError)
+    assert isinstance(error.__cause__, httpx2.RemoteProtocolError)
+    record = only_completion(stream_server)  # mid-stream failures are not retried
+    assert record.dropped
+    assert not record.completed
+    assert record.tokens_sent == 5
+
+
+def test_langchain_drop_after_raises_connection_error(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=30, rate=0, drop_after=3)
+    received: list[str] = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in make_chat(stream_server).stream("hi"):
+            received.append(lc_text(chunk))
+    assert "".join(received) == "".join(generate_reply(3))
+
+
+def test_stall_with_read_timeout_raises_timeout_and_closes(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=10, rate=0, stall_after=3, stall_seconds=60)
+    client = make_client(stream_server, timeout=httpx2.Timeout(5.0, read=0.3))
+    text, error = collect_until_error(open_stream(client))
+
+    assert text == "".join(generate_reply(3))
+    assert isinstance(error, openai.APITimeoutError)
+    record = only_completion(stream_server)
+    # The client gave up and closed the socket; the server notices during the stall.
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+    assert record.tokens_sent == 3
+    assert not record.completed
+
+
+def test_langchain_stall_with_timeout_raises_timeout(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=10, rate=0, stall_after=2, stall_seconds=60)
+    received: list[str] = []
+    with pytest.raises(openai.APITimeoutError):
+        for chunk in make_chat(stream_server, timeout=0.3).stream("hi"):
+            received.append(lc_text(chunk))
+    assert "".join(received) == "".join(generate_reply(2))
+
+
+def test_short_stall_then_continue(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=6, rate=0, stall_after=3, stall_seconds=0.2)
+    chunks = list(open_stream(make_client(stream_server, timeout=10.0)))
+    assert [content_of(c) for c in chunks[1:-1]] == generate_reply(6)
+    record = only_completion(stream_server)
+    assert record.completed
+    assert record.token_times[3] - record.token_times[2] >= 0.2 * 0.99
+
+
+def test_stall_before_first_token(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=4, rate=0, stall_after=0, stall_seconds=60)
+    with open_stream(make_client(stream_server)) as stream:
+        first = next(iter(stream))  # headers and the role chunk arrive before the stall
+        assert first.choices[0].delta.role == "assistant"
+        record = only_completion(stream_server)
+        assert record.status == 200
+        assert record.tokens_sent == 0
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+
+
+def test_malformed_chunk_raises_after_partial_content(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=40, rate=50, malformed_after=4)
+    text, error = collect_until_error(open_stream(make_client(stream_server)))
+    assert text == "".join(generate_reply(4))
+    # Not an openai.APIError: the SSE decoder's json.loads fails.
+    assert isinstance(error, json.JSONDecodeError)
+    record = only_completion(stream_server)
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+    assert not record.completed
+
+
+def test_langchain_malformed_chunk_raises_value_error(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=10, rate=0, malformed_after=2)
+    received: list[str] = []
+    with pytest.raises(ValueError, match="Expecting"):
+        for chunk in make_chat(stream_server).stream("hi"):
+            received.append(lc_text(chunk))
+    assert "".join(received) == "".join(generate_reply(2))
+
+
+# --------------------------------------------------------------------------- client goes away
+
+
+def test_client_closed_when_openai_stream_closed_early(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=500, rate=100)
+    received = 0
+    stream = open_stream(make_client(stream_server))
+    for chunk in stream:
+        if content_of(chunk):
+            received += 1
+            if received == 3:
+                break
+    stream.close()
+
+    record = only_completion(stream_server)
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+    assert not record.completed
+    assert 3 <= record.tokens_sent < 500
+    stream_server.wait_for(lambda: record.finished is not None, timeout=10)
+    assert record.error == "client closed the connection"
+    assert record.text_sent == "".join(generate_reply(500)[: record.tokens_sent])
+
+
+def test_client_closed_when_langchain_generator_closed(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=500, rate=100)
+    generator = make_chat(stream_server).stream("hi")
+    assert isinstance(generator, Generator)
+    for chunk in generator:
+        if lc_text(chunk):
+            break
+    generator.close()  # what happens when a notebook cell stops consuming the stream
+
+    record = only_completion(stream_server)
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+    assert not record.completed
+    assert record.tokens_sent < 500
+
+
+def test_client_completing_normally_is_not_client_closed(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=3, rate=0)
+    for _ in range(3):
+        list(open_stream(make_client(stream_server)))
+    records = stream_server.wait_for_finished(3)
+    assert all(r.completed and not r.client_closed for r in records)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_keyboard_interrupt_while_blocked_closes_the_response(
+    stream_server: StreamServer,
+) -> None:
+    """A real SIGINT while the client is blocked reading a stalled stream.
+
+    This is what Jupyter's "interrupt kernel" does: the KeyboardInterrupt propagates out of
+    the blocking read and the client's ``finally`` closes the HTTP response.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are only delivered to the main thread")
+    stream_server.configure(tokens=10, rate=0, stall_after=3, stall_seconds=60)
+    main_ident = threading.main_thread().ident
+    assert main_ident is not None
+
+    got_three = threading.Event()
+
+    def interrupt_when_stalled() -> None:
+        # The server stalls after 3 tokens, so once the client holds them it is (or soon
+        # will be) blocked in a socket read.
+        if got_three.wait(timeout=10):
+            signal.pthread_kill(main_ident, signal.SIGINT)
+
+    helper = threading.Thread(target=interrupt_when_stalled, daemon=True)
+    received: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        helper.start()
+        for chunk in make_chat(stream_server).stream("hi"):
+            if lc_text(chunk):
+                received.append(lc_text(chunk))
+            if len(received) == 3:
+                got_three.set()
+    helper.join(timeout=10)
+
+    assert "".join(received) == "".join(generate_reply(3))
+    record = only_completion(stream_server)
+    stream_server.wait_for(lambda: record.client_closed, timeout=10)
+    assert record.tokens_sent == 3
+
+
+# --------------------------------------------------------------------------- control
+
+
+def test_configure_validates_and_keeps_old_knobs_on_error(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=7)
+    with pytest.raises(TypeError, match="unknown knobs: nope"):
+        stream_server.configure(nope=1)
+    with pytest.raises(ValueError, match="tokens"):
+        stream_server.configure(tokens=-1)
+    with pytest.raises(ValueError, match="status"):
+        stream_server.configure(status=200)
+    assert stream_server.knobs.tokens == 7
+
+
+def test_reset_restores_initial_knobs_and_forgets_requests() -> None:
+    with StreamServer(knobs=Knobs(tokens=2, rate=0)) as server:
+        server.configure(tokens=9, status=500)
+        with pytest.raises(openai.InternalServerError):
+            open_stream(make_client(server))
+        server.reset()
+        assert server.requests == []
+        assert server.knobs == Knobs(tokens=2, rate=0)
+        pieces = [content_of(c) for c in open_stream(make_client(server))]
+        assert [p for p in pieces if p] == generate_reply(2)
+
+
+def test_control_endpoints_over_http(stream_server: StreamServer) -> None:
+    knobs = remote_configure(stream_server.url, tokens=6, rate=0)
+    assert knobs["tokens"] == 6
+    pieces = [content_of(c) for c in open_stream(make_client(stream_server))]
+    assert [p for p in pieces if p] == generate_reply(6)
+
+    with urllib.request.urlopen(stream_server.url + "/_control/requests", timeout=5) as resp:
+        records = json.loads(resp.read())["requests"]
+    assert [(r["path"], r["tokens_sent"], r["completed"]) for r in records] == [
+        (CHAT_COMPLETIONS_PATH, 6, True)
+    ]
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        remote_configure(stream_server.url, tokens="many")
+    assert info.value.code == 400
+    assert stream_server.knobs.tokens == 6
+
+    assert remote_reset(stream_server.url)["tokens"] == Knobs().tokens
+    assert stream_server.requests == []
+
+
+def test_unknown_path_and_bad_body_get_openai_style_errors(stream_server: StreamServer) -> None:
+    request = urllib.request.Request(
+        stream_server.base_url + "/chat/completions",
+        data=b"not json",
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 400
+    assert "error" in json.loads(info.value.read())
+
+    with pytest.raises(openai.NotFoundError):
+        make_client(stream_server).completions.create(model=MODEL, prompt="legacy endpoint")
+
+
+def test_wait_for_times_out(stream_server: StreamServer) -> None:
+    with pytest.raises(TimeoutError):
+        stream_server.wait_for(lambda: bool(stream_server.requests), timeout=0.2)
+
+
+def test_concurrent_streams(stream_server: StreamServer) -> None:
+    stream_server.configure(tokens=10, rate=200)
+    results: list[str] = []
+
+    def run() -> None:
+        pieces = [content_of(c) for c in open_stream(make_client(stream_server))]
+        results.append("".join(p for p in pieces if p))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results == ["".join(generate_reply(10))] * 4
+    assert len(stream_server.completion_requests) == 4
+
+
+def test_close_does_not_hang_on_a_stalled_stream() -> None:
+    server = StreamServer(knobs=Knobs(tokens=5, rate=0, stall_after=1, stall_seconds=600))
+    server.start()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(open_stream(make_client(server)))
+        except openai.APIError as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    record = server.wait_for_tokens(1)
+    server.close()
+    reader.join(timeout=10)
+
+    assert not reader.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], openai.APIConnectionError)
+    server.wait_for(lambda: record.finished is not None, timeout=10)
+    assert record.error == "server shut down"
+    assert not record.client_closed
+    with pytest.raises(RuntimeError):
+        _ = server.url
+    server.close()  # idempotent
+
+
+def test_command_line_prints_base_url_and_serves() -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--tokens", "5", "--rate", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        assert base_url.endswith("/v1")
+        client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
+        pieces = [content_of(c) for c in open_stream(client)]
+        assert [p for p in pieces if p] == generate_reply(5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
