@@ -292,3 +292,62 @@ def test_quickstart_runs_against_an_openai_compatible_server(server: StreamServe
     assert len(answers) == 4
     assert all("demo" not in answer for answer in answers)
     assert len(server.requests) == 4
+
+
+def test_background_run_returns_at_once_and_updates_its_own_cell_later(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=40, rate=40)
+    msg_id = kc.execute("%%stream -m gpt-4o-mini --bg -o essay\nWrite about {animal}")
+    reply = kc.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "ok"
+    # The cell is done while the stream has hardly begun.
+    record = server.wait_for_tokens(1, timeout=10)
+    assert not record.completed
+    # The final Markdown arrives later, addressed to the cell that started the run.
+    deadline = time.monotonic() + 30
+    update = None
+    while update is None and time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["msg_type"] == "update_display_data":
+            update = msg
+    assert update is not None
+    assert update["parent_header"]["msg_id"] == msg_id
+    expected = "".join(generate_reply(40))
+    assert update["content"]["data"]["text/markdown"].startswith(expected.split("\n")[0])
+    assert evaluate(kc, "essay") == expected
+
+
+def test_side_by_side_streams_run_at_the_same_time(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=30, rate=30)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini,gpt-4o -o both\nCompare")
+    assert reply["content"]["status"] == "ok"
+    first, second = server.requests
+    assert first.finished is not None and second.finished is not None
+    assert second.started < first.finished and first.started < second.finished
+    assert {r.body["model"] for r in server.requests if r.body} == {"gpt-4o-mini", "gpt-4o"}
+    markdown = final_markdown(messages)
+    assert markdown.index("**gpt-4o-mini**") < markdown.index("**gpt-4o**")
+    expected = "".join(generate_reply(30))
+    assert evaluate(kc, "both") == {"gpt-4o-mini": expected, "gpt-4o": expected}
+
+
+def test_footer_shows_usage_and_the_run_is_in_the_log(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=12, rate=0)
+    _, messages = execute(kc, "%%stream -m gpt-4o-mini\nCount the {animal}")
+    assert " completion tokens" in final_markdown(messages)
+    assert "12 completion tokens" in final_markdown(messages)
+    reply, messages = execute(kc, "%stream log -n 1")
+    assert reply["content"]["status"] == "ok"
+    shown = "".join(m["content"]["text"] for _, m in messages if m["msg_type"] == "stream")
+    assert "gpt-4o-mini" in shown
+    assert "Count the bears" in shown
+    assert str(DATA_HOME) in shown

@@ -1,0 +1,344 @@
+"""Exploration features: chats, side by side, background runs, any Runnable, usage, run log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.runnables import RunnableLambda
+
+from ipy_stream.panes import Panes
+from tests.conftest import RecordingChatModel, run
+
+
+class SlowModel(RecordingChatModel):
+    """Streams one word every ``delay`` seconds and reports token usage at the end."""
+
+    delay: float = 0.02
+    usage: bool = False
+    barrier: Any = None
+    sent: int = 0
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in super()._stream(messages, stop, run_manager, **kwargs):
+            if self.barrier is not None:
+                # Both side-by-side streams must be running at the same time to pass.
+                self.barrier.wait(timeout=5)
+            time.sleep(self.delay)
+            object.__setattr__(self, "sent", self.sent + 1)
+            yield chunk
+        if self.usage:
+            usage = {"input_tokens": 7, "output_tokens": 4, "total_tokens": 11}
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+
+
+def wait_until(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        time.sleep(0.01)
+
+
+def background_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ipy-stream-background")]
+
+
+def wait_for_background() -> None:
+    for thread in background_threads():
+        thread.join(timeout=30)
+    assert not background_threads()
+
+
+# -- conversations ----------------------------------------------------------------------
+
+
+def test_chat_sends_earlier_turns_and_keeps_the_new_one(
+    ip: InteractiveShell, fake: RecordingChatModel
+) -> None:
+    ip.user_ns["model"] = fake
+    fake.reply = "Paris {not a variable}"
+    assert run(ip, "%%stream -m model -c -s 'Be brief.'\nCapital of {country}?")[0].success is False
+    ip.user_ns["country"] = "France"
+    assert run(ip, "%%stream -m model -c -s 'Be brief.'\nCapital of {country}?")[0].success
+    fake.reply = "About 2 million."
+    assert run(ip, "%%stream -m model -c\nAnd its population?")[0].success
+    second = fake.calls[-1]
+    assert [(m.type, m.text) for m in second] == [
+        ("human", "Capital of France?"),
+        ("ai", "Paris {not a variable}"),
+        ("human", "And its population?"),
+    ]
+    _, shown = run(ip, "%stream history")
+    assert "Thread 'default': 2 turns" in shown.stdout
+    assert "[assistant]\nAbout 2 million." in shown.stdout
+
+
+def test_threads_are_separate_and_reset_forgets_one(
+    ip: InteractiveShell, fake: RecordingChatModel
+) -> None:
+    ip.user_ns["model"] = fake
+    run(ip, "%%stream -m model -c math\nOne")
+    run(ip, "%%stream -m model -c poems\nTwo")
+    run(ip, "%%stream -m model -c math\nThree")
+    assert [m.text for m in fake.calls[-1]][:2] == ["One", fake.reply]
+    assert "Two" not in [m.text for m in fake.calls[-1]]
+    _, shown = run(ip, "%stream reset math")
+    assert "Cleared thread 'math' (4 messages)." in shown.stdout
+    run(ip, "%%stream -m model -c math\nFour")
+    assert [m.text for m in fake.calls[-1]] == ["Four"]
+    _, shown = run(ip, "%stream history poems")
+    assert "[user]\nTwo" in shown.stdout
+
+
+def test_interrupted_turn_is_kept_and_marked(
+    ip: InteractiveShell, fake: RecordingChatModel
+) -> None:
+    ip.user_ns["model"] = fake
+    fake.reply = "a b c d"
+    fake.interrupt_after = 2
+    run(ip, "%%stream -m model -c\nStart")
+    _, shown = run(ip, "%stream history")
+    assert "[assistant] (interrupted)\na b " in shown.stdout
+
+
+def test_failed_turn_is_not_added(ip: InteractiveShell, fake: RecordingChatModel) -> None:
+    ip.user_ns["model"] = fake
+    fake.fail_after = 0
+    run(ip, "%%stream -m model -c\nStart")
+    _, shown = run(ip, "%stream history")
+    assert "Thread 'default' is empty." in shown.stdout
+
+
+# -- any Runnable ------------------------------------------------------------------------
+
+
+def test_tokens_of_every_llm_inside_a_chain_are_streamed(ip: InteractiveShell) -> None:
+    first = RecordingChatModel(reply="draft one")
+    second = RecordingChatModel(reply="final two")
+    pipeline = first | StrOutputParser() | RunnableLambda(lambda text: [("user", text)]) | second
+    ip.user_ns["pipeline"] = pipeline
+    result, captured = run(ip, "%%stream -m pipeline -o out\nGo")
+    assert result.success
+    assert captured.stdout.startswith("draft onefinal two\n")
+    assert second.calls[0][0].text == "draft one"
+
+
+# -- side by side ------------------------------------------------------------------------
+
+
+def test_side_by_side_runs_concurrently_and_out_is_a_dict(ip: InteractiveShell) -> None:
+    barrier = threading.Barrier(2)
+    ip.user_ns["a"] = SlowModel(reply="alpha " * 10, delay=0, barrier=barrier)
+    ip.user_ns["b"] = SlowModel(reply="beta " * 10, delay=0, barrier=barrier)
+    result, captured = run(ip, "%%stream -m a,b -o both\nCompare")
+    assert result.success, captured.stdout
+    assert ip.user_ns["both"] == {"a": "alpha " * 10, "b": "beta " * 10}
+    assert "── a ──\nalpha" in captured.stdout
+    assert "── b ──\nbeta" in captured.stdout
+
+
+@pytest.fixture
+def panes(monkeypatch: pytest.MonkeyPatch) -> list[Panes]:
+    """Every Panes the magic builds, to look at its widgets."""
+    made: list[Panes] = []
+
+    class Recording(Panes):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr("ipy_stream.magic.Panes", Recording)
+    return made
+
+
+def test_side_by_side_widgets_form_a_grid_and_persist_labelled(
+    ip: InteractiveShell, panes: list[Panes]
+) -> None:
+    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
+    ip.user_ns["a"] = RecordingChatModel(reply="# From A")
+    ip.user_ns["b"] = RecordingChatModel(reply="<b>from b</b>")
+    result, captured = run(ip, "%%stream -m a,b\nCompare")
+    assert result.success
+    grid = panes[0].widget
+    assert "ipy-stream-grid" in grid._dom_classes
+    assert len(grid.children) == 2
+    (kept,) = captured.final_outputs()
+    markdown = kept["data"]["text/markdown"]
+    assert markdown.index("**a**") < markdown.index("# From A") < markdown.index("**b**")
+    assert "&lt;b>from b&lt;/b>" in markdown
+
+
+def test_one_failing_model_does_not_hide_the_others(ip: InteractiveShell) -> None:
+    broken = RecordingChatModel(reply="x y z", fail_after=1)
+    ip.user_ns.update(good=RecordingChatModel(reply="fine"), broken=broken)
+    result, captured = run(ip, "%%stream -m good,broken -o both\nGo")
+    assert "broken failed: RuntimeError: boom" in captured.stdout
+    assert ip.user_ns["both"] == {"good": "fine", "broken": "x "}
+    assert result.success is False
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [("-m a,a", "named twice"), ("-m a,", "empty"), ("-m a,b -c", "one model")],
+)
+def test_bad_model_lists_are_usage_errors(
+    ip: InteractiveShell, fake: RecordingChatModel, options: str, expected: str
+) -> None:
+    ip.user_ns.update(a=fake, b=fake)
+    result, _ = run(ip, f"%%stream {options}\nhi")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert expected in str(result.error_in_exec)
+    assert fake.calls == []
+
+
+# -- background runs ---------------------------------------------------------------------
+
+
+def test_background_run_returns_at_once_and_sets_out_when_done(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
+    ip.user_ns["slow"] = SlowModel(reply="word " * 20, delay=0.02)
+    started = time.monotonic()
+    result, captured = run(ip, "%%stream -m slow --bg -o essay\nWrite")
+    assert result.success
+    assert time.monotonic() - started < 0.3
+    assert "essay" not in ip.user_ns
+    wait_for_background()
+    assert ip.user_ns["essay"] == "word " * 20
+    assert captured.displays  # the live view was shown
+
+
+def test_stop_button_ends_a_background_run_keeping_partial_text(
+    ip: InteractiveShell, panes: list[Panes]
+) -> None:
+    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
+    slow = SlowModel(reply="word " * 200, delay=0.02)
+    ip.user_ns["slow"] = slow
+    run(ip, "%%stream -m slow --bg -o essay\nWrite")
+    (button,) = [c for c in panes[0].widget.children if "ipy-stream-stop" in c._dom_classes]
+    wait_until(lambda: slow.sent >= 5)
+    button.click()
+    wait_for_background()
+    essay = ip.user_ns["essay"]
+    assert 0 < len(essay) < len("word " * 200)
+    assert slow.closed
+
+
+def test_background_runs_do_not_mix_their_texts(ip: InteractiveShell) -> None:
+    for index in range(5):
+        ip.user_ns[f"m{index}"] = SlowModel(reply=f"text{index} " * 15, delay=0.005)
+        assert run(ip, f"%%stream -m m{index} --bg -o out{index}\nGo")[0].success
+    wait_for_background()
+    for index in range(5):
+        assert ip.user_ns[f"out{index}"] == f"text{index} " * 15
+
+
+# -- usage -------------------------------------------------------------------------------
+
+
+def test_footer_shows_reported_token_usage(ip: InteractiveShell) -> None:
+    ip.user_ns["model"] = SlowModel(reply="a b c", delay=0, usage=True)
+    _, captured = run(ip, "%%stream -m model\nhi")
+    assert "7 prompt + 4 completion tokens" in captured.stdout
+
+
+# -- run log -----------------------------------------------------------------------------
+
+
+def rows(log_path: Path) -> list[dict[str, Any]]:
+    connection = sqlite3.connect(log_path)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in connection.execute("SELECT * FROM runs ORDER BY id")]
+    finally:
+        connection.close()
+
+
+def test_every_run_is_logged_with_messages_answer_status_and_timings(
+    ip: InteractiveShell, fake: RecordingChatModel, log_path: Path, secret_key: str
+) -> None:
+    ip.user_ns.update(model=fake, topic="owls")
+    run(ip, "%%stream -m model -t 0.3 -s 'Be kind.'\nTell me about {topic}")
+    fake.fail_after = 1
+    run(ip, "%%stream -m model\nAgain")
+    done, failed = rows(log_path)
+    assert done["status"] == "done"
+    assert done["model"] == "model"
+    assert json.loads(done["messages"]) == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "Tell me about owls"},
+    ]
+    assert done["answer"] == fake.reply
+    assert json.loads(done["params"])["temperature"] == 0.3
+    assert done["seconds"] >= 0
+    assert done["tokens"] == len(fake.reply.split())
+    assert failed["status"] == "failed"
+    assert failed["error"] == "RuntimeError: boom"
+    assert secret_key not in log_path.read_bytes().decode("utf-8", "replace")
+
+
+def test_percent_stream_log_shows_and_searches_recent_runs(
+    ip: InteractiveShell, fake: RecordingChatModel
+) -> None:
+    ip.user_ns["model"] = fake
+    for word in ("apples", "pears", "plums"):
+        run(ip, f"%%stream -m model\nTell me about {word}")
+    _, shown = run(ip, "%stream log -n 2")
+    assert "plums" in shown.stdout
+    assert "pears" in shown.stdout
+    assert "apples" not in shown.stdout
+    _, shown = run(ip, "%stream log apples")
+    assert "apples" in shown.stdout
+    assert "plums" not in shown.stdout
+    result, _ = run(ip, "%stream log -n many")
+    assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_log_can_be_switched_off(
+    ip: InteractiveShell, fake: RecordingChatModel, log_path: Path
+) -> None:
+    ip.run_line_magic("config", "StreamMagics.log_enabled = False")
+    ip.user_ns["model"] = fake
+    run(ip, "%%stream -m model\nhi")
+    assert not log_path.exists()
+
+
+def test_an_unwritable_log_warns_once_and_keeps_the_answer(
+    ip: InteractiveShell, fake: RecordingChatModel, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    ip.run_line_magic("config", f"StreamMagics.log_path = {str(blocker / 'runs.sqlite3')!r}")
+    ip.user_ns["model"] = fake
+    result, captured = run(ip, "%%stream -m model -o out\nhi")
+    assert result.success
+    assert ip.user_ns["out"] == fake.reply
+    assert "could not write the run log" in captured.stderr
+    _, again = run(ip, "%%stream -m model\nhi")
+    assert "could not write the run log" not in again.stderr
+
+
+def test_percent_stream_lists_configuration_and_commands(ip: InteractiveShell) -> None:
+    _, shown = run(ip, "%stream")
+    for text in ("log_path", "%stream history [THREAD]", "%stream reset", "%stream log"):
+        assert text in shown.stdout
+    result, _ = run(ip, "%stream frobnicate")
+    assert isinstance(result.error_in_exec, UsageError)
