@@ -37,6 +37,7 @@ import itertools
 import json
 import re
 import select
+import signal
 import socket
 import sys
 import threading
@@ -305,7 +306,7 @@ class RequestRecord:
         auth_present: Whether an ``Authorization`` header was sent.
         auth_last4: Last 4 characters of the ``Authorization`` header value, if any.
         body: Parsed JSON body (``None`` if absent or not a JSON object).
-        status: HTTP status sent (0 until the status line is written).
+        status: HTTP status of the response (0 until it is about to be written).
         stream: Whether the client asked for ``"stream": true``.
         planned_tokens: Tokens the reply would have had if fully sent.
         tokens_sent: Content tokens written and flushed to the socket.
@@ -436,7 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"knobs": self.owner.knobs.to_json()})
             return
         if path == "/_control/requests":
-            records = [r.to_json() for r in self.owner.requests]
+            with self.owner._cond:  # a consistent snapshot of the live records
+                records = [r.to_json() for r in self.owner.requests]
             self._send_json(200, {"requests": records})
             return
         record = self._new_record(None)
@@ -653,7 +655,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _drop(self, record: RequestRecord) -> None:
-        self.owner._update(record, dropped=True, error=f"dropped after {record.tokens_sent}")
+        self.owner._update(record, dropped=True, error=f"dropped after {record.tokens_sent} tokens")
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -981,7 +983,8 @@ class StreamServer:
         """Block until ``predicate()`` is true; raise ``TimeoutError`` after *timeout* s.
 
         The predicate is re-evaluated whenever a record or the knobs change (and at
-        least every 0.1 s), so tests never need fixed sleeps.
+        least every 0.1 s), so tests never need fixed sleeps. It runs with the server's
+        (re-entrant) lock held, so it sees a consistent state; keep it quick.
         """
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -1091,7 +1094,7 @@ def remote_reset(url: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """Run the server in the foreground until Ctrl-C; prints its base URL first."""
+    """Run the server in the foreground until Ctrl-C or SIGTERM; prints its base URL first."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -1106,10 +1109,18 @@ def main(argv: Iterable[str] | None = None) -> int:
         knobs.validate()
     except ValueError as exc:
         parser.error(str(exc))
+    # Stop cleanly on Ctrl-C and on SIGTERM, even when started in the background (where
+    # shells make SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     server = StreamServer(args.host, args.port, knobs, verbose=args.verbose).start()
     print(server.base_url, flush=True)
     server.serve_until_interrupted()
     return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

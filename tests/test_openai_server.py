@@ -22,7 +22,9 @@ import openai
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from openai_server import (
+from pydantic import SecretStr
+
+from tests.openai_server import (
     CHAT_COMPLETIONS_PATH,
     Knobs,
     RequestRecord,
@@ -32,7 +34,6 @@ from openai_server import (
     remote_reset,
     tokenize,
 )
-from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -708,7 +709,7 @@ def test_command_line_prints_base_url_and_serves() -> None:
         pieces = [content_of(c) for c in open_stream(client)]
         assert [p for p in pieces if p] == generate_reply(5)
     finally:
-        process.send_signal(signal.SIGINT)
+        process.terminate()  # SIGTERM: the server closes and exits with status 0
         try:
             assert process.wait(timeout=10) == 0
         finally:
