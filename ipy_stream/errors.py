@@ -11,6 +11,7 @@ Two kinds leave this package:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 __all__ = ["PromptError", "StreamError", "describe_error", "redact"]
@@ -88,6 +89,11 @@ def describe_error(exc: BaseException, *, model: str, base_url: str | None = Non
         return f"The model server{where} answered HTTP {status}: {detail}"
     if isinstance(exc, openai.APIError):
         return f"The model server{where} sent a response that could not be read: {_cause(exc)}"
+    if isinstance(exc, json.JSONDecodeError):
+        return (
+            f"The model server{where} sent a chunk that is not valid JSON, so the stream "
+            "was stopped; the text received before it is kept."
+        )
     return f"{type(exc).__name__}: {_first_line(str(exc)) or 'the stream failed'}"
 
 

@@ -22,6 +22,18 @@ def _text_of(token: Any, chunk: Any) -> str:
     return text if isinstance(text, str) else ""
 
 
+def _finish_reason_of(response: LLMResult) -> str | None:
+    for generations in response.generations:
+        for generation in generations:
+            info = generation.generation_info or {}
+            message = getattr(generation, "message", None)
+            metadata = getattr(message, "response_metadata", None) or {}
+            reason = info.get("finish_reason") or metadata.get("finish_reason")
+            if isinstance(reason, str):
+                return reason
+    return None
+
+
 def _usage_of(response: LLMResult) -> Usage | None:
     for generations in response.generations:
         for generation in generations:
@@ -56,9 +68,11 @@ class TokenHandler(BaseCallbackHandler):
         self,
         on_token: Callable[[str], None],
         on_usage: Callable[[Usage], None] | None = None,
+        on_finish_reason: Callable[[str], None] | None = None,
     ) -> None:
         self._on_token = on_token
         self._on_usage = on_usage
+        self._on_finish_reason = on_finish_reason
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
         """Forward the token's text (empty keep-alive tokens are dropped)."""
@@ -67,8 +81,12 @@ class TokenHandler(BaseCallbackHandler):
             self._on_token(text)
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        """Report token usage when the provider sent it."""
+        """Report token usage and why generation stopped, when the provider says."""
         if self._on_usage is not None:
             usage = _usage_of(response)
             if usage:
                 self._on_usage(usage)
+        if self._on_finish_reason is not None:
+            reason = _finish_reason_of(response)
+            if reason:
+                self._on_finish_reason(reason)

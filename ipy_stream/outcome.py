@@ -31,6 +31,8 @@ class Outcome:
     seconds: float = 0.0
     first_token_seconds: float | None = None
     usage: dict[str, int] | None = None
+    finish_reason: str | None = None
+    """Why the model stopped, when it says: "stop", or "length" at the token limit."""
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -54,6 +56,8 @@ def footer_text(label: str, outcome: Outcome) -> str:
     status = _STATUS_WORDS[outcome.status]
     if outcome.status == "failed" and outcome.message:
         status = f"failed: {outcome.message}"
+    elif outcome.status == "done" and outcome.finish_reason == "length":
+        status = "done, cut short at the token limit"
     parts = [label, status]
     if outcome.usage:
         prompt = outcome.usage.get("prompt_tokens", 0)

@@ -36,6 +36,7 @@ class _Collector:
     first_token_at: float | None = None
     usage: Usage | None = None
     internal_error: Exception | None = None
+    finish_reason: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, text: str) -> None:
@@ -61,6 +62,9 @@ class _Collector:
                 for key, value in usage.items():
                     self.usage[key] = self.usage.get(key, 0) + value
 
+    def set_finish_reason(self, reason: str) -> None:
+        self.finish_reason = reason
+
     def outcome(self, status: Status, message: str = "") -> Outcome:
         now = time.perf_counter()
         with self.lock:
@@ -73,6 +77,7 @@ class _Collector:
                 seconds=now - self.started,
                 first_token_seconds=first,
                 usage=self.usage,
+                finish_reason=self.finish_reason,
             )
 
 
@@ -100,7 +105,7 @@ def run_stream(
     ``stop`` (from another thread) does the same at the next token.
     """
     collector = _Collector(sink, stop)
-    handler = TokenHandler(collector.add, collector.add_usage)
+    handler = TokenHandler(collector.add, collector.add_usage, collector.set_finish_reason)
     outputs: list[str] = []
     stream = chain.stream(dict(inputs), config={"callbacks": [handler], "run_name": "ipy_stream"})
     try:

@@ -351,3 +351,15 @@ def test_footer_shows_usage_and_the_run_is_in_the_log(
     assert "gpt-4o-mini" in shown
     assert "Count the bears" in shown
     assert str(DATA_HOME) in shown
+
+
+def test_an_answer_cut_at_the_token_limit_says_so(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=40, rate=0)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini --max-tokens 5 -o short\nTalk")
+    assert reply["content"]["status"] == "ok"
+    assert server.requests[-1].body["max_completion_tokens"] == 5
+    assert evaluate(kc, "short") == "".join(generate_reply(40)[:5])
+    assert "cut short at the token limit" in final_markdown(messages)
