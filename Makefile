@@ -1,6 +1,6 @@
 # Everything a fresh machine needs, in two targets:
 #   make lab   - set up and open the quickstart notebook in JupyterLab
-#   make test  - set up and run the whole test suite (lint, types, unit, kernel, browser)
+#   make test  - set up and run the whole test suite (lint, types, JS, unit, kernel, browser)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && npm test
 	$(BIN)/python -m pytest
 
 clean:

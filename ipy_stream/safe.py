@@ -16,8 +16,8 @@ kept as Markdown in the notebook:
 * code (fenced, indented, and inline spans) is left exactly as written, since
   renderers show it literally; an unclosed fence at the end is closed.
 
-:func:`render_html` is the same guarantee for the live view: Markdown to HTML with
-raw HTML disabled, the same link rules, and images shown as links.
+The live view gives the same guarantees in the browser (``js/src/markdown.js``):
+raw HTML disabled, the same link rules, images shown as links, and DOMPurify on top.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
-from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["is_safe_url", "render_html", "safe_markdown"]
+__all__ = ["is_safe_url", "safe_markdown"]
 
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "ftps"})
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
@@ -198,28 +197,3 @@ def safe_markdown(text: str) -> str:
             return current if closing is None else f"{current}\n{closing}"
         current = escaped
     return _TAG_OPEN.sub("&lt;", current)
-
-
-def _render_image_as_link(
-    renderer: Any, tokens: list[Token], idx: int, options: Any, env: Any
-) -> str:
-    token = tokens[idx]
-    src = str(token.attrGet("src") or "")
-    alt = html.escape(token.content or src)
-    if not is_safe_url(src):
-        return alt
-    return f'<a href="{html.escape(src)}" rel="noopener noreferrer" target="_blank">🖼 {alt}</a>'
-
-
-@lru_cache(maxsize=1)
-def _html_renderer() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.enable(["table", "strikethrough"])
-    md.validateLink = is_safe_url  # type: ignore[method-assign]
-    md.add_render_rule("image", _render_image_as_link)
-    return md
-
-
-def render_html(text: str) -> str:
-    """HTML for the live view: raw HTML shown as text, unsafe links and images inert."""
-    return str(_html_renderer().render(text))

@@ -1,0 +1,276 @@
+"""The live view's widget: the kernel keeps the text and sends only what is new.
+
+:class:`LiveMarkdown` is an anywidget whose front end (``js/``, built into
+``ipy_stream/static/live.js``) renders the Markdown incrementally in the browser.
+The kernel side keeps the whole text; at each flush it sends one custom message
+with the new characters only::
+
+    {"type": "append", "seq": n, "offset": <chars before>, "text": <new chars>}
+
+so the traffic for an answer of N characters is about N, whatever the token rate.
+Offsets count code points (Python ``str`` indices); the front end counts the same
+way. Small synced traits carry the rest: ``status``, ``footer``, ``length`` (code
+points sent so far), ``seq`` (of the last flush) and ``checkpoint``.
+
+Custom messages are not replayed: a front end that missed some (a view created
+later, a page reloaded) finds ``offset`` or ``length`` ahead of what it holds and
+asks ``{"type": "resync", "have": k}``; the kernel answers with an ``append``
+message carrying ``text[k:]`` (``"resync": true``), handled on whatever thread the
+kernel delivers it (a comm subshell while a cell runs, with JupyterLab >= 4.4 and
+ipykernel >= 7; otherwise only between cells). Messages to the kernel can be lost
+or late, though, and the first messages may arrive before the browser has loaded
+the module: so ``checkpoint`` also holds a prefix of the text, refreshed whenever
+the text has doubled, for the first ``checkpoint_limit`` characters (state, unlike
+messages, is never lost), which bounds its cost to twice that limit.
+
+Threads: :meth:`LiveMarkdown.append` only adds to a buffer under a lock (it is
+called for every token). One writer thread flushes at most once per ``interval``
+while something changed. :meth:`LiveMarkdown.finish` stops the writer and always
+flushes the end and sets the final status and footer. Sends are serialized by a
+second lock, so messages leave in offset order.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+__all__ = ["CHECKPOINT_LIMIT", "LiveMarkdown", "static_path"]
+
+#: By default the checkpoint trait follows the text only while it is shorter than
+#: this: at most 2 x 16 k characters on top of the answer itself.
+CHECKPOINT_LIMIT = 16_384
+
+_STATUSES = ("streaming", "done", "failed", "interrupted")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def static_path(name: str) -> Path:
+    """A file of the built front end shipped in the package (``ipy_stream/static``)."""
+    path = Path(str(resources.files("ipy_stream") / "static" / name))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the live view's front end was not built. Reinstall "
+            "ipy_stream, or run `npm ci && npm run build` in js/."
+        )
+    return path
+
+
+def _clean(text: str) -> str:
+    """``text`` that UTF-8 can carry: each (lone) surrogate becomes one U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+class LiveMarkdown(anywidget.AnyWidget):
+    """Markdown that grows in the notebook while the kernel sends only new text.
+
+    ``progress``, if given, is called at each flush with the number of appends so
+    far and returns the footer to show while streaming. ``checkpoint_limit`` bounds
+    the text the checkpoint trait follows (None: all of it, so that a front end that
+    lost messages always catches up at the next doubling and at the end, for up to
+    three times the answer's size in extra traffic).
+    """
+
+    _esm = static_path("live.js")
+    _css = static_path("live.css")
+
+    status = traitlets.Enum(_STATUSES, default_value="streaming").tag(sync=True)
+    footer = traitlets.Unicode("").tag(sync=True)
+    length = traitlets.Int(0).tag(sync=True)
+    seq = traitlets.Int(0).tag(sync=True)
+    checkpoint = traitlets.Unicode("").tag(sync=True)
+    _uid = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        interval: float = 0.1,
+        footer: str = "",
+        progress: Callable[[int], str] | None = None,
+        checkpoint_limit: int | None = CHECKPOINT_LIMIT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(footer=footer, _uid=uuid.uuid4().hex, **kwargs)
+        self._interval = interval
+        self._progress = progress
+        self._checkpoint_limit = checkpoint_limit
+        self._lock = threading.Lock()  # guards the buffer: _pending, _appends
+        self._send_lock = threading.RLock()  # one sender at a time, in offset order
+        self._pending: list[str] = []
+        self._appends = 0
+        self._parts: list[str] = []  # the text sent so far
+        self._sent = 0  # its length in code points
+        self._seq = 0
+        self._writer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._finished = False
+        self.on_msg(self._on_frontend_msg)
+
+    def _repr_mimebundle_(  # type: ignore[override]  # a dict, like ipywidgets
+        self, **kwargs: Any
+    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]] | None:
+        # anywidget returns (data, metadata); give plain data when there is no
+        # metadata (outside Colab), like every ipywidgets widget, so callers that
+        # publish a widget's bundle themselves keep working.
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple) and not bundle[1]:
+            return bundle[0]
+        return bundle
+
+    # -- the token path: cheap, never blocks on the front end --------------------
+
+    def append(self, text: str) -> None:
+        """Buffer ``text``; the writer thread sends it within one interval."""
+        with self._lock:
+            if self._finished:
+                raise RuntimeError("append() after finish()")
+            self._pending.append(text)
+            self._appends += 1
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="ipy-stream-live", daemon=True
+                )
+                self._writer.start()
+
+    @property
+    def text(self) -> str:
+        """All the text so far (sent and still buffered)."""
+        with self._send_lock, self._lock:
+            return "".join(self._parts) + _clean("".join(self._pending))
+
+    def _write_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    # -- sending ------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Send what was buffered since the last flush; False if there was nothing."""
+        with self._send_lock:
+            with self._lock:
+                new = "".join(self._pending)
+                self._pending.clear()
+                appends = self._appends
+            if not new:
+                return False
+            self._send_append(_clean(new))
+            footer = self._progress(appends) if self._progress is not None else None
+            self._sync_traits(footer)
+            return True
+
+    def _send_append(self, new: str, *, reset: bool = False) -> None:
+        """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
+        if reset:
+            self._parts, self._sent = [], 0
+        message: dict[str, Any] = {
+            "type": "append",
+            "seq": self._seq + 1,
+            "offset": self._sent,
+            "text": new,
+        }
+        if reset:
+            message["reset"] = True
+        self._seq += 1
+        self._parts.append(new)
+        self._sent += len(new)
+        self.send(message)
+
+    def _sync_traits(
+        self, footer: str | None, status: str | None = None, *, reset: bool = False
+    ) -> None:
+        with self.hold_sync():
+            limit = self._checkpoint_limit
+            if (limit is None or self._sent <= limit) and (
+                reset or status is not None or self._sent >= 2 * len(self.checkpoint)
+            ):
+                self.checkpoint = self._compact()
+            elif reset:
+                self.checkpoint = ""  # the old one is no prefix of the new text
+            self.length = self._sent
+            self.seq = self._seq
+            if footer is not None:
+                self.footer = footer
+            if status is not None:
+                self.status = status
+
+    def _compact(self) -> str:
+        text = "".join(self._parts)
+        self._parts = [text] if text else []
+        return text
+
+    def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Answer ``{"type": "resync", "have": k}`` with the text from ``k`` on."""
+        if not isinstance(content, dict) or content.get("type") != "resync":
+            return
+        have = content.get("have")
+        if not isinstance(have, int) or isinstance(have, bool) or have < 0:
+            return
+        with self._send_lock:
+            text = self._compact()
+            offset = have if have <= len(text) else 0
+            self._seq += 1
+            self.send(
+                {
+                    "type": "append",
+                    "seq": self._seq,
+                    "offset": offset,
+                    "text": text[offset:],
+                    "resync": True,
+                }
+            )
+
+    # -- the end ------------------------------------------------------------------
+
+    def _stop_writer(self) -> None:
+        with self._lock:
+            self._finished = True
+            writer = self._writer
+        self._stop.set()
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
+
+    def finish(
+        self, status: str = "done", footer: str | None = None, text: str | None = None
+    ) -> None:
+        """Stop the writer, send the rest of the text, then the final status and footer.
+
+        With ``text``, the front end ends with exactly that text: what is missing is
+        appended, and a text that does not extend what was sent replaces it.
+        """
+        if status not in _STATUSES:
+            raise ValueError(f"status must be one of {_STATUSES}, not {status!r}")
+        self._stop_writer()
+        with self._send_lock:
+            with self._lock:
+                buffered = _clean("".join(self._pending))
+                self._pending.clear()
+            if buffered:
+                self._send_append(buffered)
+            reset = False
+            if text is not None:
+                wanted = _clean(text)
+                sent = self._compact()
+                if wanted.startswith(sent):
+                    if len(wanted) > len(sent):
+                        self._send_append(wanted[len(sent) :])
+                else:
+                    reset = True
+                    self._send_append(wanted, reset=True)
+            self._sync_traits(footer, status, reset=reset)
+
+    def close(self) -> None:
+        """Stop the writer (without a final flush) and close the widget."""
+        self._stop_writer()
+        super().close()

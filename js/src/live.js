@@ -1,0 +1,186 @@
+// ipy_stream's live view: an anywidget front end.
+//
+// The kernel sends only new text, as custom messages
+//   {type: "append", seq, offset, text[, reset][, resync]}
+// (offsets in code points); synced traits carry `status`, `footer`, `length`
+// (code points sent so far), `seq` and `checkpoint` (a prefix of the text that
+// the kernel refreshes while the answer is short, so that messages sent before
+// this module was listening are not lost). The text lives in one store per
+// model, shared by all views of it; each view renders at most once per
+// animation frame and only the part of the Markdown that changed. A view that
+// finds the store behind `length` asks the kernel: {type: "resync", have}.
+//
+// DOM: div.ipy-stream[data-status] > div.ipy-stream-body (the rendered Markdown)
+// + div.ipy-stream-footer.
+
+import DOMPurify from "dompurify";
+import { IncrementalRenderer } from "./incremental.js";
+import { createMarkdown } from "./markdown.js";
+import { TextStore } from "./store.js";
+
+const STATUSES = new Set(["streaming", "done", "failed", "interrupted"]);
+const RESYNC_RETRY_MS = 3000;
+
+const PURIFY = {
+  RETURN_DOM_FRAGMENT: true,
+  ADD_ATTR: ["target"],
+  FORBID_TAGS: ["img", "style", "svg", "math", "form", "input", "button", "textarea", "iframe"],
+  FORBID_ATTR: ["style", "src", "srcset"],
+  ALLOWED_URI_REGEXP: /^(?:(?:https?|mailto|ftps?):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i,
+};
+
+let markdown = null;
+const md = () => (markdown ??= createMarkdown());
+
+// One store per model, found again by its `_uid` trait (anywidget hands each
+// callback its own model proxy, so the proxy cannot be the key).
+const STORES = new Map();
+
+class Sync {
+  constructor(model) {
+    this.model = model;
+    this.store = new TextStore();
+    this.askedAt = -Infinity;
+  }
+
+  // Ask the kernel for what we lack, at most once per RESYNC_RETRY_MS until answered.
+  resync(force = false) {
+    const now = Date.now();
+    if (!force && now - this.askedAt < RESYNC_RETRY_MS) return;
+    this.askedAt = now;
+    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream resync", this.store.length, this.model.get("length"));
+    this.model.send({ type: "resync", have: this.store.length });
+  }
+
+  behind() {
+    return this.store.length < (this.model.get("length") ?? 0) || this.store.ahead.size > 0;
+  }
+
+  onMessage(message) {
+    if (!message || message.type !== "append") return;
+    if (message.resync) this.askedAt = -Infinity;
+    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream append", message.offset, message.text.length, this.store.length, !!message.resync);
+    const gap = this.store.receive(message);
+    if (gap) this.resync();
+  }
+
+  onCheckpoint() {
+    this.store.adopt(this.model.get("checkpoint"));
+  }
+
+  onLength() {
+    this.onCheckpoint();
+    if (this.behind()) this.resync();
+  }
+}
+
+function syncFor(model) {
+  const uid = model.get("_uid") || "";
+  let sync = STORES.get(uid);
+  if (!sync) {
+    sync = new Sync(model);
+    STORES.set(uid, sync);
+  }
+  return sync;
+}
+
+class BodyView {
+  constructor(element) {
+    this.element = element;
+    this.engine = new IncrementalRenderer(md());
+    this.openNodes = [];
+    this.openHtml = null;
+    this.text = null;
+    this.generation = -1;
+  }
+
+  #fragment(html) {
+    return DOMPurify.sanitize(html, PURIFY);
+  }
+
+  render(text, generation) {
+    if (generation !== this.generation) {
+      this.element.replaceChildren();
+      this.engine.reset();
+      this.openNodes = [];
+      this.openHtml = null;
+      this.text = null;
+      this.generation = generation;
+    }
+    if (text === this.text) return;
+    this.text = text;
+    const { committed, open } = this.engine.update(text);
+    const anchor = this.openNodes[0] ?? null;
+    if (committed) this.element.insertBefore(this.#fragment(committed), anchor);
+    if (open === this.openHtml) return;
+    for (const node of this.openNodes) node.remove();
+    const fragment = this.#fragment(open);
+    this.openNodes = Array.from(fragment.childNodes);
+    this.element.appendChild(fragment);
+    this.openHtml = open;
+  }
+}
+
+function initialize({ model }) {
+  const sync = syncFor(model);
+  sync.model = model;
+  const onMessage = (message) => sync.onMessage(message);
+  const onCheckpoint = () => sync.onCheckpoint();
+  const onLength = () => sync.onLength();
+  model.on("msg:custom", onMessage);
+  model.on("change:checkpoint", onCheckpoint);
+  model.on("change:length", onLength);
+  sync.onLength();
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:checkpoint", onCheckpoint);
+    model.off("change:length", onLength);
+    STORES.delete(model.get("_uid") || "");
+  };
+}
+
+function render({ model, el }) {
+  const sync = syncFor(model);
+  const root = document.createElement("div");
+  root.className = "ipy-stream";
+  const body = document.createElement("div");
+  body.className = "ipy-stream-body";
+  const footer = document.createElement("div");
+  footer.className = "ipy-stream-footer";
+  root.append(body, footer);
+  el.replaceChildren(root);
+  const view = new BodyView(body);
+
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    const status = STATUSES.has(model.get("status")) ? model.get("status") : "streaming";
+    if (root.dataset.status !== status) {
+      root.dataset.status = status;
+      root.className = `ipy-stream ipy-stream--${status}`;
+    }
+    const text = model.get("footer") ?? "";
+    if (footer.textContent !== text) footer.textContent = text;
+    view.render(sync.store.text, sync.store.generation);
+    // How much of the text this front end holds (code points): for tests and debugging.
+    root.dataset.length = String(sync.store.length);
+  };
+  const schedule = () => {
+    if (!frame) frame = requestAnimationFrame(draw);
+  };
+  sync.store.listeners.add(schedule);
+  model.on("change:status", schedule);
+  model.on("change:footer", schedule);
+  draw();
+  // A new view (or a reloaded page) may lack text sent before it existed; ask,
+  // unless a request is already on its way.
+  if (sync.behind()) sync.resync();
+  return () => {
+    if (frame) cancelAnimationFrame(frame);
+    sync.store.listeners.delete(schedule);
+    model.off("change:status", schedule);
+    model.off("change:footer", schedule);
+  };
+}
+
+export default { initialize, render };
