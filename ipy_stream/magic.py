@@ -336,10 +336,6 @@ class StreamMagics(Magics):
 
     def _finish(self, run: _Run) -> None:
         outcomes = [job.outcome for job in run.jobs if job.outcome is not None]
-        if run.panes is not None and run.display_id is not None:
-            run.panes.finished()
-            self._publish(_final_bundle(run.jobs), run.display_id, update=True)
-            run.panes.close()
         if run.out is not None:
             namespace = self._namespace()
             if len(run.jobs) == 1:
@@ -355,6 +351,14 @@ class StreamMagics(Magics):
                 outcomes[0].text,
                 interrupted=outcomes[0].status == "interrupted",
             )
+        # The variables are set before the answer shows as done, so a person who sees
+        # it finished can use them at once.
+        if run.panes is not None and run.display_id is not None:
+            run.panes.finished()
+            # A blocking cell shows a failure on its own line; a background one cannot.
+            bundle = _final_bundle(run.jobs, with_message=run.params["background"])
+            self._publish(bundle, run.display_id, update=True)
+            run.panes.close()
         self._log(run)
 
     def _log(self, run: _Run) -> None:
@@ -488,19 +492,20 @@ def _log_arguments(words: list[str]) -> tuple[int, str | None]:
     return limit, " ".join(terms) or None
 
 
-def _final_bundle(jobs: Sequence[Job]) -> dict[str, Any]:
+def _final_bundle(jobs: Sequence[Job], *, with_message: bool) -> dict[str, Any]:
     """Plain Markdown that replaces the live view and that any frontend can show."""
     sections: list[str] = []
     plain: list[str] = []
     for job in jobs:
         outcome = job.outcome or Outcome(text="", status="failed", message="did not finish")
-        body = safe_markdown(outcome.text) if outcome.text else "*(no answer)*"
-        footer = safe_markdown(footer_text(job.label, outcome).replace("*", "\\*"))
+        footer_line = footer_text(job.label, outcome, with_message=with_message)
+        footer = safe_markdown(footer_line.replace("*", "\\*"))
+        body = f"{safe_markdown(outcome.text)}\n\n" if outcome.text else ""
         if len(jobs) == 1:
-            sections.append(f"{body}\n\n<small>{footer}</small>\n")
+            sections.append(f"{body}<small>{footer}</small>\n")
             plain.append(outcome.text)
         else:
             title = safe_markdown(job.model.replace("*", "\\*"))
-            sections.append(f"**{title}**\n\n{body}\n\n<small>{footer}</small>\n")
+            sections.append(f"**{title}**\n\n{body}<small>{footer}</small>\n")
             plain.append(f"── {job.model} ──\n{outcome.text}")
     return {"text/markdown": "\n---\n\n".join(sections), "text/plain": "\n\n".join(plain)}

@@ -51,10 +51,14 @@ _STATUS_WORDS = {
 }
 
 
-def footer_text(label: str, outcome: Outcome) -> str:
-    """``model · status · N tokens · first token 0.31 s · 42 tok/s · 3.1 s``."""
+def footer_text(label: str, outcome: Outcome, *, with_message: bool = True) -> str:
+    """``model · status · N tokens · first token 0.31 s · 42 tok/s · 3.1 s``.
+
+    ``with_message=False`` leaves out a failure's message, for when the cell shows it
+    on its own line already.
+    """
     status = _STATUS_WORDS[outcome.status]
-    if outcome.status == "failed" and outcome.message:
+    if outcome.status == "failed" and outcome.message and with_message:
         status = f"failed: {outcome.message}"
     elif outcome.status == "done" and outcome.finish_reason == "length":
         status = "done, cut short at the token limit"
