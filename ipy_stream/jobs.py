@@ -35,19 +35,24 @@ class Job:
     inputs: dict[str, Any]
     view: View
     explain: Callable[[BaseException], str]
+    abort: Callable[[], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     outcome: Outcome | None = None
 
     def run(self) -> Outcome:
         """Stream to the end, show the final state in the view, and keep the outcome."""
         self.started_at = datetime.now(UTC)
-        outcome = run_stream(
-            self.chain, self.inputs, self.view, describe_error=self.explain, stop=self.stop
-        )
-        self.view.finish(outcome)
-        self.outcome = outcome
-        return outcome
+        try:
+            outcome = run_stream(
+                self.chain, self.inputs, self.view, describe_error=self.explain, stop=self.stop
+            )
+            self.view.finish(outcome)
+            self.outcome = outcome
+            return outcome
+        finally:
+            self.ended.set()
 
 
 def start_thread(target: Callable[[], object], name: str) -> threading.Thread:
@@ -67,18 +72,23 @@ def run_jobs(jobs: Sequence[Job], *, poll: float = 0.05) -> None:
     if len(jobs) == 1:
         jobs[0].run()
         return
-    threads = [start_thread(job.run, f"ipy-stream-{job.model}") for job in jobs]
+    for job in jobs:
+        start_thread(job.run, f"ipy-stream-{job.model}")
+    # Waiting on events, not Thread.join: an interrupt inside join can leave the thread
+    # marked as finished while it still runs.
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(poll)  # a short join, so the interrupt is seen at once
+        for job in jobs:
+            while not job.ended.wait(poll):
+                pass
     except KeyboardInterrupt:
         stop_all(jobs)
-        for thread in threads:
-            thread.join()
+        for job in jobs:
+            job.ended.wait()
 
 
 def stop_all(jobs: Sequence[Job]) -> None:
-    """Ask every job to stop at its next token."""
+    """Stop every job: at once where its connection can be cut, else at its next token."""
     for job in jobs:
         job.stop.set()
+        if job.abort is not None and not job.ended.is_set():
+            job.abort()

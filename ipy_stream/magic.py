@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keyword
+import math
 import os
 import shlex
 import sqlite3
@@ -11,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -26,7 +29,7 @@ from ipy_stream.outcome import Outcome, footer_text
 from ipy_stream.panes import Panes, QuietTextView
 from ipy_stream.prompt import fill, parse_cell
 from ipy_stream.reports import SUBCOMMANDS, format_history, format_log, format_rows
-from ipy_stream.runlog import RunLog, default_log_path
+from ipy_stream.runlog import RunLog, default_log_path, public_url
 from ipy_stream.safe import safe_markdown
 from ipy_stream.view import StdoutView, View, WidgetView
 
@@ -220,10 +223,12 @@ class StreamMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%%stream {line.strip()}: {exc} (check the quotes).") from None
         args = self.stream.parser.parse_args(argv)
-        if args.out is not None and not args.out.isidentifier():
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o {args.out}: not a valid variable name.")
-        if args.timeout is not None and args.timeout <= 0:
+        if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
             raise UsageError("--timeout must be a positive number of seconds.")
+        if args.temperature is not None and not math.isfinite(args.temperature):
+            raise UsageError("-t must be a finite number, such as 0.2.")
         if args.max_tokens is not None and args.max_tokens <= 0:
             raise UsageError("--max-tokens must be a positive whole number.")
         return args
@@ -275,15 +280,20 @@ class StreamMagics(Magics):
         template = build_template(prompt, history=args.chat is not None)
         if args.chat is not None:
             inputs[HISTORY] = self.chats.messages(args.chat)
+        try:
+            sent = message_dicts(template.format_messages(**inputs))
+            turn = turn_messages(prompt, inputs) if args.chat is not None else []
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UsageError(f"The prompt could not be filled: {exc}") from None
         run = _Run(
             jobs=[],
             out=args.out,
             thread=args.chat,
-            turn=turn_messages(prompt, inputs) if args.chat is not None else [],
-            messages=message_dicts(template.format_messages(**inputs)),
+            turn=turn,
+            messages=sent,
             params=params,
         )
-        views = self._views(models)
+        views = self._views(models, background=bool(args.bg))
         for name, model, view in zip(names, models, views, strict=True):
             run.jobs.append(
                 Job(
@@ -294,6 +304,7 @@ class StreamMagics(Magics):
                     inputs=inputs,
                     view=view,
                     explain=self._explainer(name, model, api_key),
+                    abort=model.abort,
                 )
             )
         if all(isinstance(view, WidgetView) for view in views):
@@ -309,7 +320,8 @@ class StreamMagics(Magics):
         name: str, model: ResolvedModel, api_key: str | None
     ) -> Callable[[BaseException], str]:
         def explain(exc: BaseException) -> str:
-            return redact(describe_error(exc, model=name, base_url=model.base_url), [api_key])
+            message = describe_error(exc, model=name, base_url=public_url(model.base_url))
+            return redact(message, [api_key, _password(model.base_url)])
 
         return explain
 
@@ -318,12 +330,13 @@ class StreamMagics(Magics):
             return bool(self.view == "widget")
         return getattr(self.shell, "kernel", None) is not None
 
-    def _views(self, models: Sequence[ResolvedModel]) -> list[View]:
+    def _views(self, models: Sequence[ResolvedModel], *, background: bool) -> list[View]:
         if self._use_widgets():
             return [WidgetView(m.label, interval=self.refresh_interval) for m in models]
+        # A blocking cell shows a failure on its own line; a background one cannot.
         if len(models) == 1:
-            return [StdoutView(models[0].label)]
-        return [QuietTextView(m.label) for m in models]
+            return [StdoutView(models[0].label, with_message=background)]
+        return [QuietTextView(m.label, with_message=background) for m in models]
 
     # -- finishing a run -------------------------------------------------------------
 
@@ -447,7 +460,7 @@ class StreamMagics(Magics):
         )
 
     def _configuration(self) -> str:
-        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "(OpenAI)"
+        base_url = public_url(self.base_url or os.environ.get("OPENAI_BASE_URL")) or "(OpenAI)"
         rows: list[tuple[str, object]] = [
             ("model", self.model),
             ("base_url", base_url),
@@ -473,6 +486,11 @@ class StreamMagics(Magics):
                 SUBCOMMANDS,
             ]
         )
+
+
+def _password(url: str | None) -> str | None:
+    """The password in a ``user:password@host`` URL, to keep it out of messages."""
+    return urlsplit(url).password if url else None
 
 
 def _log_arguments(words: list[str]) -> tuple[int, str | None]:

@@ -6,7 +6,11 @@ otherwise a model name for ``langchain_openai.ChatOpenAI``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import socket
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +39,42 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """The runnable to pipe the prompt into, and how to describe it to a person."""
+    """The runnable to pipe the prompt into, and how to describe it to a person.
+
+    ``abort``, when set, cuts the model's open HTTP responses at once (used by Stop
+    and by an interrupt of side-by-side runs, which otherwise wait for the next token).
+    """
 
     runnable: Runnable[Any, Any]
     label: str
     base_url: str | None = None
+    abort: Callable[[], None] | None = None
+
+
+class _OpenResponses:
+    """The HTTP responses a model has open, so that a stop can close their sockets.
+
+    Closing the socket from another thread ends a read that is blocked waiting for a
+    token that may never come; the stream then fails, and the run reports it stopped.
+    """
+
+    def __init__(self) -> None:
+        self._responses: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def track(self, response: Any) -> None:
+        with self._lock:
+            self._responses.add(response)
+
+    def cut(self) -> None:
+        with self._lock:
+            responses = list(self._responses)
+        for response in responses:
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def _bind_params(runnable: Runnable[Any, Any], settings: ModelSettings) -> Runnable[Any, Any]:
@@ -87,8 +122,10 @@ def _openai_model(name: str, settings: ModelSettings) -> ResolvedModel:
             "or point OPENAI_BASE_URL at a local OpenAI-compatible server, "
             "or try the offline model with -m demo."
         )
+    import openai
     from langchain_openai import ChatOpenAI
 
+    responses = _OpenResponses()
     model = ChatOpenAI(
         model=name,
         base_url=settings.base_url,
@@ -98,5 +135,6 @@ def _openai_model(name: str, settings: ModelSettings) -> ResolvedModel:
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         stream_usage=True,
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [responses.track]}),
     )
-    return ResolvedModel(model, name, settings.base_url)
+    return ResolvedModel(model, name, settings.base_url, abort=responses.cut)

@@ -78,8 +78,9 @@ class QuietTextView:
 
     _print_lock = threading.Lock()
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, *, with_message: bool = True) -> None:
         self._label = label
+        self._with_message = with_message
 
     def append(self, text: str) -> None:
         """Nothing is printed until the end."""
@@ -88,6 +89,7 @@ class QuietTextView:
         """Print the labelled answer and its footer."""
         with self._print_lock:
             sys.stdout.write(
-                f"── {self._label} ──\n{outcome.text}\n— {footer_text(self._label, outcome)}\n\n"
+                f"── {self._label} ──\n{outcome.text}\n"
+                f"— {footer_text(self._label, outcome, with_message=self._with_message)}\n\n"
             )
             sys.stdout.flush()

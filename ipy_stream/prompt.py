@@ -23,7 +23,10 @@ __all__ = ["Prompt", "Role", "fill", "parse_cell", "template_variables"]
 
 Role = Literal["system", "user", "assistant"]
 
-_ROLE_LINE = re.compile(r"^[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.IGNORECASE)
+_ROLE_LINE = re.compile(r"^[ \t]*(system|user|assistant)[ \t]*:[ \t]*$", re.IGNORECASE | re.ASCII)
+# Only real line ends: str.splitlines() also splits at form feeds, U+2028 and others,
+# which would change the text sent.
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _FORMATTER = string.Formatter()
 
 
@@ -48,16 +51,20 @@ def template_variables(template: str, *, where: str = "the cell") -> list[str]:
             f"{where.capitalize()} has an unmatched brace ({exc}). "
             "Write {{ and }} for literal braces, {name} to insert a variable."
         ) from None
-    for _, field, _, _ in parsed:
+    for _, field, spec, conversion in parsed:
         if field is None:
             continue
-        if not field.isidentifier():
-            shown = "{" + field + "}"
-            if field == "":
+        if not field.isidentifier() or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            if field == "" and not spec and not conversion:
                 hint = "write {{}} for literal braces"
             else:
-                hint = "only plain variable names can be inserted; assign it to a variable first"
-            raise PromptError(f"{where.capitalize()} contains {shown}: {hint}.")
+                hint = (
+                    "only plain variable names can be inserted (no attributes, indexes or "
+                    "formats); compute the value into a variable first"
+                )
+            raise PromptError(f"{where.capitalize()} contains {shown!r}: {hint}.")
         if field not in names:
             names.append(field)
     return names
@@ -66,7 +73,7 @@ def template_variables(template: str, *, where: str = "the cell") -> list[str]:
 def _split_roles(cell: str) -> list[tuple[Role, str]]:
     messages: list[tuple[Role, list[str]]] = []
     current: tuple[Role, list[str]] | None = None
-    for line in cell.splitlines():
+    for line in _LINE_END.split(cell):
         match = _ROLE_LINE.match(line)
         if match:
             role: Role = match.group(1).lower()  # type: ignore[assignment]
@@ -77,7 +84,11 @@ def _split_roles(cell: str) -> list[tuple[Role, str]]:
             current = ("user", [])
             messages.append(current)
         current[1].append(line)
-    return [(role, "\n".join(lines).strip("\n")) for role, lines in messages]
+    split = [(role, "\n".join(lines).strip("\n")) for role, lines in messages]
+    if len(split) > 1 and split[0][0] == "user" and not split[0][1].strip():
+        # Blank lines before the first role line are not a message.
+        split.pop(0)
+    return split
 
 
 def parse_cell(cell: str, *, system: str | None = None) -> Prompt:

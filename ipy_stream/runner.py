@@ -22,8 +22,12 @@ from ipy_stream.outcome import Outcome, Status, TokenSink
 __all__ = ["StopRequested", "run_stream"]
 
 
-class StopRequested(Exception):  # noqa: N818 - a request, not an error
-    """Raised inside the stream when a Stop button (or another run) asked it to end."""
+class StopRequested(BaseException):
+    """Raised inside the stream when a Stop button (or an interrupt) asked it to end.
+
+    A BaseException, like KeyboardInterrupt: LangChain logs every Exception a callback
+    raises as an error, and a stop is not one.
+    """
 
 
 @dataclass
@@ -117,8 +121,11 @@ def run_stream(
                 outputs.append(_text_of_output(output))
     except KeyboardInterrupt:
         return collector.outcome("interrupted", "Interrupted: the stream was stopped.")
+    except StopRequested:
+        return collector.outcome("interrupted", "Stopped: the stream was ended early.")
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
-        if isinstance(exc, StopRequested) or (stop is not None and stop.is_set()):
+        if stop is not None and stop.is_set():
+            # Closing the connection to stop a stalled stream makes the read fail.
             return collector.outcome("interrupted", "Stopped: the stream was ended early.")
         if collector.internal_error is not None:
             raise collector.internal_error from None

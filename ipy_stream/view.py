@@ -71,9 +71,16 @@ class WidgetView:
 class StdoutView:
     """For terminal IPython: tokens go straight to stdout, then a summary line."""
 
-    def __init__(self, label: str, write: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        write: Callable[[str], Any] | None = None,
+        *,
+        with_message: bool = True,
+    ) -> None:
         self._label = label
         self._write = write or sys.stdout.write
+        self._with_message = with_message
         self._ends_with_newline = True
 
     def append(self, text: str) -> None:
@@ -87,5 +94,6 @@ class StdoutView:
     def finish(self, outcome: Outcome) -> None:
         """Print the summary on its own line."""
         self._write(
-            ("" if self._ends_with_newline else "\n") + f"— {footer_text(self._label, outcome)}\n"
+            ("" if self._ends_with_newline else "\n")
+            + f"— {footer_text(self._label, outcome, with_message=self._with_message)}\n"
         )

@@ -331,7 +331,7 @@ class RequestRecord:
     stream: bool = False
     planned_tokens: int = 0
     tokens_sent: int = 0
-    text_sent: str = ""
+    text_parts: list[str] = field(default_factory=list, repr=False)
     token_times: list[float] = field(default_factory=list)
     completed: bool = False
     client_closed: bool = False
@@ -340,9 +340,17 @@ class RequestRecord:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
+    @property
+    def text_sent(self) -> str:
+        """Concatenation of the content tokens sent."""
+        return "".join(self.text_parts)
+
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        del data["text_parts"]
+        data["text_sent"] = self.text_sent
+        return data
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
@@ -600,7 +608,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._update(
             record,
             tokens_sent=len(reply.tokens),
-            text_sent=text,
+            text_parts=[text],
             token_times=[time.monotonic()] * len(reply.tokens),
         )
         self._mark_completed(record, lambda: self._send_json(200, payload, record))
@@ -1042,7 +1050,7 @@ class StreamServer:
     def _token_sent(self, record: RequestRecord, token: str) -> None:
         with self._cond:
             record.tokens_sent += 1
-            record.text_sent += token
+            record.text_parts.append(token)  # joined on demand: += would be quadratic
             record.token_times.append(time.monotonic())
             self._cond.notify_all()
 
