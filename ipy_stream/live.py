@@ -151,8 +151,12 @@ class LiveMarkdown(anywidget.AnyWidget):
             return "".join(self._parts) + _clean("".join(self._pending))
 
     def _write_loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        # Started by the first append: send it at once (the first token is the one a
+        # person waits for), then at most once per interval.
+        while True:
             self.flush()
+            if self._stop.wait(self._interval):
+                return
 
     # -- sending ------------------------------------------------------------------
 

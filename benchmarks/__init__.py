@@ -1,0 +1,1 @@
+"""Benchmarks of ipy_stream's live view (see benchmarks/README.md)."""
