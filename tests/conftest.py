@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from traitlets.config import Config
 
+from ipy_stream.panes import Panes
 from tests.openai_server import StreamServer
 
 
@@ -171,3 +173,27 @@ def server(stream_server: StreamServer) -> Iterator[StreamServer]:
     stream_server.reset()
     yield stream_server
     stream_server.reset()
+
+
+@pytest.fixture
+def panes(monkeypatch: pytest.MonkeyPatch) -> list[Panes]:
+    """Every Panes the magic builds, to look at its widgets and reach its Stop button."""
+    made: list[Panes] = []
+
+    class Recording(Panes):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr("ipy_stream.magic.Panes", Recording)
+    return made
+
+
+def log_rows(log_path: Path) -> list[dict[str, Any]]:
+    """Every row of the run log, oldest first."""
+    connection = sqlite3.connect(log_path)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in connection.execute("SELECT * FROM runs ORDER BY id")]
+    finally:
+        connection.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableLambda
 
 from ipy_stream.panes import Panes
-from tests.conftest import RecordingChatModel, run
+from tests.conftest import RecordingChatModel, log_rows, run
 
 
 class SlowModel(RecordingChatModel):
@@ -156,20 +155,6 @@ def test_side_by_side_runs_concurrently_and_out_is_a_dict(ip: InteractiveShell) 
     assert "── b ──\nbeta" in captured.stdout
 
 
-@pytest.fixture
-def panes(monkeypatch: pytest.MonkeyPatch) -> list[Panes]:
-    """Every Panes the magic builds, to look at its widgets."""
-    made: list[Panes] = []
-
-    class Recording(Panes):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr("ipy_stream.magic.Panes", Recording)
-    return made
-
-
 def test_side_by_side_widgets_form_a_grid_and_persist_labelled(
     ip: InteractiveShell, panes: list[Panes]
 ) -> None:
@@ -263,15 +248,6 @@ def test_footer_shows_reported_token_usage(ip: InteractiveShell) -> None:
 # -- run log -----------------------------------------------------------------------------
 
 
-def rows(log_path: Path) -> list[dict[str, Any]]:
-    connection = sqlite3.connect(log_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in connection.execute("SELECT * FROM runs ORDER BY id")]
-    finally:
-        connection.close()
-
-
 def test_every_run_is_logged_with_messages_answer_status_and_timings(
     ip: InteractiveShell, fake: RecordingChatModel, log_path: Path, secret_key: str
 ) -> None:
@@ -279,7 +255,7 @@ def test_every_run_is_logged_with_messages_answer_status_and_timings(
     run(ip, "%%stream -m model -t 0.3 -s 'Be kind.'\nTell me about {topic}")
     fake.fail_after = 1
     run(ip, "%%stream -m model\nAgain")
-    done, failed = rows(log_path)
+    done, failed = log_rows(log_path)
     assert done["status"] == "done"
     assert done["model"] == "model"
     assert json.loads(done["messages"]) == [

@@ -12,7 +12,6 @@ import json
 import logging
 import signal
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from pydantic import SecretStr
 
 from ipy_stream.errors import StreamError
 from ipy_stream.panes import Panes
-from tests.conftest import Captured, RecordingChatModel, run
+from tests.conftest import Captured, RecordingChatModel, log_rows, run
 from tests.openai_server import StreamServer, generate_reply
 
 MODEL = "gpt-4o-mini"
@@ -83,15 +82,6 @@ def stream(ip: InteractiveShell, cell: str, out: str = "out") -> Seen:
 def reply(tokens: int) -> str:
     """The first ``tokens`` tokens of the server's default reply."""
     return "".join(generate_reply(tokens))
-
-
-def log_rows(log_path: Path) -> list[dict[str, Any]]:
-    connection = sqlite3.connect(log_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in connection.execute("SELECT * FROM runs ORDER BY id")]
-    finally:
-        connection.close()
 
 
 def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -391,20 +381,6 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     again = stream(http, f"%%stream -m {MODEL} -o out\nAgain")
     assert again.result.success, again.lines
     assert again.out == reply(5)
-
-
-@pytest.fixture
-def panes(monkeypatch: pytest.MonkeyPatch) -> list[Panes]:
-    """Every Panes the magic builds, to reach its Stop button."""
-    made: list[Panes] = []
-
-    class Recording(Panes):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr("ipy_stream.magic.Panes", Recording)
-    return made
 
 
 def background_threads() -> list[threading.Thread]:

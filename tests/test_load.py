@@ -6,18 +6,16 @@ All over real HTTP to the project's OpenAI-compatible test server, through the m
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from tests.conftest import run
+from tests.conftest import log_rows, run
 from tests.openai_server import StreamServer, generate_reply
 
 MODEL = "gpt-4o-mini"
@@ -29,15 +27,6 @@ def http(ip: InteractiveShell, server: StreamServer, secret_key: str) -> Interac
     ip.run_line_magic("config", f"StreamMagics.base_url = {server.base_url!r}")
     ip.run_line_magic("config", "StreamMagics.view = 'widget'")
     return ip
-
-
-def log_rows(log_path: Path) -> list[dict[str, Any]]:
-    connection = sqlite3.connect(log_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in connection.execute("SELECT * FROM runs ORDER BY id")]
-    finally:
-        connection.close()
 
 
 def huge_answer(size: int = 1_000_000) -> str:
