@@ -3,9 +3,15 @@ session, a fresh browser context, page and workspace per test.
 
 Fixtures: ``lab_server`` (session, :class:`LabServer`), ``browser`` (session, Playwright
 Browser), ``page`` (per test: new context 1280x900 + page), ``lab`` (per test, :class:`Lab`:
-write/open notebooks in a folder of its own).  On a failing test a screenshot and the
+write/open notebooks in a folder of its own), ``dialogs`` (per test: every alert/confirm/
+prompt any page of the test opened, each dismissed).  On a failing test a screenshot and the
 browser console go to ``tests/artifacts/``; the server log is
 ``tests/artifacts/jupyter-server.log``.  Set ``IPY_STREAM_CHROMIUM`` to use another Chromium.
+
+The model server: the lab server's kernels get ``OPENAI_BASE_URL`` = the session's test
+server (``stream_server`` from tests/conftest.py) and ``OPENAI_API_KEY`` = :data:`FAKE_KEY`,
+so notebooks never hold a key or a setup cell. A test that streams takes the ``server``
+fixture (it resets the knobs) and sets knobs: ``server.configure(tokens=120, rate=30)``.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import ARTIFACTS_DIR, INIT_SCRIPT, Lab, LabServer
+from .lab import ARTIFACTS_DIR, FAKE_KEY, INIT_SCRIPT, Lab, LabServer
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from playwright.sync_api import Browser, ConsoleMessage, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
+
+    from tests.openai_server import StreamServer
 
 CHROMIUM = os.environ.get("IPY_STREAM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,6 +45,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 900}
 
 _FAILED = pytest.StashKey[bool]()
+_DIALOGS = pytest.StashKey[list[str]]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -52,11 +61,15 @@ def _safe(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Generator[LabServer]:
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, stream_server: StreamServer
+) -> Generator[LabServer]:
     for stale in ARTIFACTS_DIR.glob("FAILED-*"):
         stale.unlink()
     server = LabServer.start(
-        tmp_path_factory.mktemp("jupyterlab"), log_path=ARTIFACTS_DIR / "jupyter-server.log"
+        tmp_path_factory.mktemp("jupyterlab"),
+        log_path=ARTIFACTS_DIR / "jupyter-server.log",
+        extra_env={"OPENAI_BASE_URL": stream_server.base_url, "OPENAI_API_KEY": FAKE_KEY},
     )
     try:
         yield server
@@ -98,8 +111,17 @@ def page(
     def on_console(msg: ConsoleMessage) -> None:
         console.append(f"[{msg.type}] {msg.text}")
 
+    dialogs: list[str] = []
+    request.node.stash[_DIALOGS] = dialogs
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        console.append(f"[dialog] {dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
     context.on("console", on_console)
     context.on("weberror", lambda err: console.append(f"[pageerror] {err.error}"))
+    context.on("dialog", on_dialog)
     pg = context.new_page()
     try:
         yield pg
@@ -120,3 +142,10 @@ def page(
 @pytest.fixture
 def lab(lab_server: LabServer, page: Page, request: pytest.FixtureRequest) -> Lab:
     return Lab(lab_server, page.context, page, folder=_safe(request.node.name))
+
+
+@pytest.fixture
+def dialogs(page: Page, request: pytest.FixtureRequest) -> list[str]:
+    """``"type: message"`` of every dialog (alert, confirm, prompt, beforeunload) that any page
+    of this test's browser context opened, so far; each was dismissed at once."""
+    return request.node.stash[_DIALOGS]

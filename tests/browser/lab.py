@@ -40,7 +40,7 @@ import nbformat
 from playwright.sync_api import Error as PlaywrightError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from playwright.sync_api import BrowserContext, Locator, Page
 
@@ -50,6 +50,9 @@ TOKEN = "ipy-stream-browser-tests"
 KERNEL_NAME = "python3"
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+FAKE_KEY = "sk-browser-test-5f1d2c3b4a59687766554433"
+"""The OPENAI_API_KEY of the lab server's kernels (conftest.py); it must never be shown,
+saved or sent anywhere but the test model server."""
 
 # --- selectors that proved robust in JupyterLab 4.6 -------------------------------------------
 SEL_CELL = ".jp-Notebook .jp-Cell"  # every cell (code, markdown, raw), in order
@@ -66,6 +69,13 @@ SEL_WIDGET = ".jupyter-widgets"  # root of any rendered ipywidget view
 SEL_STREAM = ".ipy-stream"  # root, with data-status streaming|done|failed|interrupted
 SEL_STREAM_BODY = ".ipy-stream-body"
 SEL_STREAM_FOOTER = ".ipy-stream-footer"
+SEL_STREAM_GRID = ".ipy-stream-grid"  # side-by-side panes (-m a,b)
+SEL_STREAM_STOP = ".ipy-stream-stop"  # Stop button of background runs (--bg)
+STREAM_STATUSES = ("streaming", "done", "failed", "interrupted")
+STATUS = ":status"
+"""Pseudo-attribute for :meth:`NotebookPage.record`: the live view's status, read from
+``data-status`` or, failing that, from an ``ipy-stream--<status>`` class (the first
+ipywidgets view had only the class)."""
 
 _PROMPT_DONE = re.compile(r"^\[\d+\]:$")
 
@@ -80,11 +90,41 @@ INIT_SCRIPT = r"""
     const p = cell.querySelector('.jp-InputArea-prompt');
     return p ? p.textContent.trim() : null;
   };
-  const readValue = (root, selector, attribute) => {
-    const el = selector ? root.querySelector(selector) : root;
+  const streamStatus = (el) => {
     if (!el) { return null; }
+    if (el.dataset && el.dataset.status) { return el.dataset.status; }
+    const m = /(?:^|\s)ipy-stream--([a-z]+)(?:\s|$)/.exec(el.className || '');
+    return m ? m[1] : null;
+  };
+  const readValue = (root, selector, attribute, nth) => {
+    let el = root;
+    if (selector) {
+      el = nth === null || nth === undefined ? root.querySelector(selector)
+        : root.querySelectorAll(selector)[nth];
+    }
+    if (!el) { return null; }
+    if (attribute === ':status') { return streamStatus(el); }
     if (attribute) { return el.getAttribute(attribute); }
     return el.innerText;
+  };
+  // Elements and attributes that would run script, load something or navigate.
+  const UNSAFE_TAGS = new Set(['SCRIPT', 'IFRAME', 'FRAME', 'OBJECT', 'EMBED', 'IMG', 'SVG',
+    'svg', 'MATH', 'math', 'VIDEO', 'AUDIO', 'SOURCE', 'LINK', 'META', 'BASE', 'FORM']);
+  const unsafeIn = (root) => {
+    const found = [];
+    for (const el of root.querySelectorAll('*')) {
+      const why = [];
+      if (UNSAFE_TAGS.has(el.tagName)) { why.push('tag'); }
+      for (const a of Array.from(el.attributes)) {
+        const name = a.name.toLowerCase();
+        const value = (a.value || '').replace(/[\s\u0000-\u001f]+/g, '').toLowerCase();
+        if (name.startsWith('on')) { why.push(name); }
+        if (['href', 'src', 'action', 'formaction', 'xlink:href', 'data'].includes(name)
+            && /^(javascript|vbscript|data):/.test(value)) { why.push(name + '=' + value); }
+      }
+      if (why.length) { found.push(why.join(',') + ': ' + el.outerHTML.slice(0, 200)); }
+    }
+    return found;
   };
   window.__ipyTest = {
     panelFor(path) {
@@ -140,12 +180,36 @@ INIT_SCRIPT = r"""
     },
     // Record every distinct successive value of root.querySelector(selector) (innerText, or
     // an attribute), on every DOM mutation below root, with timestamps (ms, page clock).
-    startRecording(root, selector, attribute) {
+    streamStatus,
+    unsafeIn,
+    // Watch root (subtree) and keep every unsafe element or attribute that was ever in it,
+    // even for one frame: see unsafeIn.
+    watchUnsafe(root) {
+      const id = ++seq;
+      const rec = {seen: new Set(), checks: 0};
+      const check = () => {
+        rec.checks += 1;
+        for (const f of unsafeIn(root)) { rec.seen.add(f); }
+      };
+      const obs = new MutationObserver(check);
+      obs.observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
+      check();
+      rec.stop = () => { obs.disconnect(); check(); };
+      recordings.set(id, rec);
+      return id;
+    },
+    unsafeSeen(id, stop) {
+      const rec = recordings.get(id);
+      if (!rec) { return null; }
+      if (stop) { rec.stop(); recordings.delete(id); }
+      return {found: Array.from(rec.seen), checks: rec.checks};
+    },
+    startRecording(root, selector, attribute, nth) {
       const id = ++seq;
       const rec = {samples: [], last: undefined};
       const t0 = performance.now();
       const sample = () => {
-        const v = readValue(root, selector, attribute);
+        const v = readValue(root, selector, attribute, nth);
         if (v !== rec.last) {
           rec.last = v;
           rec.samples.push({t: performance.now() - t0, value: v});
@@ -202,8 +266,19 @@ class LabServer:
     process: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, home: Path, *, log_path: Path, timeout: float = 60.0) -> LabServer:
+    def start(
+        cls,
+        home: Path,
+        *,
+        log_path: Path,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> LabServer:
         """Start ``python -m jupyter lab`` with everything throwaway under ``home``.
+
+        ``extra_env`` is added to the server's (and so its kernels') environment after the
+        provider variables (``OPENAI_*``) were removed: that is how a test model server
+        and a fake key reach the notebooks, which then never hold a key themselves.
 
         Waits until ``/api/status`` answers and the kernelspec points at this interpreter.
         """
@@ -291,6 +366,7 @@ class LabServer:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(extra_env or {})
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb")
         try:
@@ -823,11 +899,17 @@ class NotebookPage:
 
     @contextlib.contextmanager
     def record(
-        self, index: int, selector: str | None = SEL_OUTPUT_AREA, *, attribute: str | None = None
+        self,
+        index: int,
+        selector: str | None = SEL_OUTPUT_AREA,
+        *,
+        attribute: str | None = None,
+        nth: int | None = None,
     ) -> Iterator[Recording]:
         """Record, in the page, every distinct successive value of ``selector`` under cell
         ``index`` (``innerText``, or ``attribute``; None while absent) on every DOM mutation,
-        for the duration of the ``with`` block::
+        for the duration of the ``with`` block. ``nth`` picks the nth match (0-based) instead
+        of the first; ``attribute=STATUS`` records the live view's status::
 
             with nb.record(0, ".jp-OutputArea-output") as rec:
                 nb.run_cell(0)
@@ -836,7 +918,8 @@ class NotebookPage:
         Nothing is lost to polling: even states that lasted one frame are there.
         """
         rec_id = self.cell(index).evaluate(
-            "(el, a) => window.__ipyTest.startRecording(el, a[0], a[1])", [selector, attribute]
+            "(el, a) => window.__ipyTest.startRecording(el, a[0], a[1], a[2])",
+            [selector, attribute, nth],
         )
         page = self.page
 
@@ -857,20 +940,65 @@ class NotebookPage:
         """The live ``.ipy-stream`` widget root in cell ``index`` (while streaming)."""
         return self.output(index, SEL_STREAM)
 
-    def stream_status(self, index: int) -> str | None:
-        """``data-status`` of the live widget, or None if there is none (any more)."""
-        w = self.stream_widget(index)
-        return w.first.get_attribute("data-status") if w.count() else None
+    def stream_status(self, index: int, nth: int = 0) -> str | None:
+        """Status of the (``nth``) live view in cell ``index``, or None if there is none (any
+        more): its ``data-status``, or the ``X`` of an ``ipy-stream--X`` class."""
+        views = self.stream_widget(index)
+        if views.count() <= nth:
+            return None
+        status = views.nth(nth).evaluate("(el) => window.__ipyTest.streamStatus(el)")
+        return None if status is None else str(status)
 
     def wait_stream_status(self, index: int, status: str, *, timeout: float = 30.0) -> None:
-        """Wait until cell ``index`` holds a live widget with ``data-status=status``."""
-        self.output(index, f'{SEL_STREAM}[data-status="{status}"]').first.wait_for(
-            state="attached", timeout=timeout * 1000
-        )
+        """Wait until cell ``index`` holds a live view with that status (``data-status`` or an
+        ``ipy-stream--<status>`` class)."""
+        assert status in STREAM_STATUSES, status
+        selector = f'{SEL_STREAM}[data-status="{status}"], {SEL_STREAM}.ipy-stream--{status}'
+        self.output(index, selector).first.wait_for(state="attached", timeout=timeout * 1000)
+
+    def watch_unsafe(self, index: int) -> int:
+        """Start watching cell ``index``'s output area for anything that could run script,
+        load a resource or navigate (``script``, ``iframe``, ``img``, ``svg``..., ``on*``
+        attributes, ``javascript:``/``data:`` URLs), at every DOM mutation; see
+        :meth:`unsafe_seen`."""
+        area = self.cell(index).locator(SEL_OUTPUT_AREA).first
+        return int(area.evaluate("(el) => window.__ipyTest.watchUnsafe(el)"))
+
+    def unsafe_seen(self, watch: int, *, stop: bool = False) -> list[str]:
+        """What the :meth:`watch_unsafe` watch saw so far (``stop`` ends it)."""
+        result = self.page.evaluate("(a) => window.__ipyTest.unsafeSeen(a[0], a[1])", [watch, stop])
+        assert result is not None, f"no unsafe-watch {watch}"
+        return [str(f) for f in result["found"]]
+
+    def unsafe_now(self, index: int) -> list[str]:
+        """Anything unsafe in cell ``index``'s output area right now (see watch_unsafe)."""
+        area = self.cell(index).locator(SEL_OUTPUT_AREA).first
+        return [str(f) for f in area.evaluate("(el) => window.__ipyTest.unsafeIn(el)")]
 
     def final_markdown(self, index: int) -> Locator:
         """The plain ``text/markdown`` output that replaces the widget at the end."""
         return self.output(index, SEL_RENDERED_MARKDOWN)
+
+    def wait_final_markdown(
+        self, index: int, pattern: re.Pattern[str] | None = None, *, timeout: float = 30.0
+    ) -> str:
+        """Wait until cell ``index`` holds no live view any more and its (first) final
+        Markdown output is rendered (JupyterLab attaches the element before it renders the
+        Markdown into it): non-empty, and matching ``pattern`` if given. Its inner text."""
+        final = self.final_markdown(index).first
+        deadline = time.monotonic() + timeout
+        while True:
+            text = final.inner_text() if final.count() else ""
+            done = bool(text.strip()) and not self.stream_widget(index).count()
+            if done and (pattern is None or pattern.search(text)):
+                return text
+            if time.monotonic() > deadline:
+                matching = f" matching {pattern.pattern!r}" if pattern else ""
+                raise AssertionError(
+                    f"cell {index}: no final Markdown{matching} after {timeout}s; "
+                    f"outputs: {self.output_text(index)!r}"
+                )
+            self.page.wait_for_timeout(50)
 
     # -- saving --------------------------------------------------------------------------------
 
