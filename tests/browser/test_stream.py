@@ -789,3 +789,22 @@ def test_readme_screenshot(browser: Browser, lab_server: LabServer, server: Stre
     finally:
         context.close()
         lab_server.shutdown_all_kernels()
+
+
+# --- the live view highlights fenced code while it streams ------------------------------------
+
+
+def test_code_is_highlighted_while_streaming(lab: Lab, server: StreamServer) -> None:
+    server.configure(tokens=80, rate=20)  # 4 s; the python block is done after ~34 tokens
+    nb = lab.open(lab.write_notebook("highlight", [LOAD, "%%stream -m gpt-4o-mini\nCode?"]))
+    nb.run_cell(0)
+    watch = nb.start_cell(1)
+    assert watch is not None
+    string = nb.output(1, f"{SEL_STREAM_BODY} pre code.hljs span.hljs-string")
+    string.first.wait_for(timeout=20_000)
+    # seen in the live view, before the stream ended and the view was replaced
+    assert nb.stream_status(1) == "streaming"
+    assert string.first.inner_text() == '"hello"'
+    code = nb.output(1, f"{SEL_STREAM_BODY} pre code.hljs").first.inner_text()
+    assert code.strip() == 'print("hello")'
+    nb.wait_run_done(watch, 1, timeout=30)
