@@ -149,3 +149,14 @@ def dialogs(page: Page, request: pytest.FixtureRequest) -> list[str]:
     """``"type: message"`` of every dialog (alert, confirm, prompt, beforeunload) that any page
     of this test's browser context opened, so far; each was dismissed at once."""
     return request.node.stash[_DIALOGS]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the README screenshot generator (it rewrites docs/screenshot.png) unless
+    IPY_STREAM_SCREENSHOT=1 asks for it."""
+    if os.environ.get("IPY_STREAM_SCREENSHOT") == "1":
+        return
+    generators = [item for item in items if item.get_closest_marker("screenshot")]
+    if generators:
+        config.hook.pytest_deselected(items=generators)
+        items[:] = [item for item in items if not item.get_closest_marker("screenshot")]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import html
 import itertools
-import os
 import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
@@ -743,9 +742,7 @@ Use one when the data is large, arrives as a stream, or never ends."""
 SCREENSHOT_CSS = ".jp-InternalAnchorLink { display: none !important; }"
 
 
-@pytest.mark.skipif(
-    os.environ.get("IPY_STREAM_SCREENSHOT") != "1", reason="set IPY_STREAM_SCREENSHOT=1"
-)
+@pytest.mark.screenshot
 def test_readme_screenshot(browser: Browser, lab_server: LabServer, server: StreamServer) -> None:
     """docs/screenshot.png: a prompt cell and its streamed answer, cropped to the cells."""
     server.configure(text=SCREENSHOT_ANSWER, rate=60)
