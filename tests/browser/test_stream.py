@@ -805,3 +805,25 @@ def test_code_is_highlighted_while_streaming(lab: Lab, server: StreamServer) -> 
     code = nb.output(1, f"{SEL_STREAM_BODY} pre code.hljs").first.inner_text()
     assert code.strip() == 'print("hello")'
     nb.wait_run_done(watch, 1, timeout=30)
+
+
+# --- a huge answer keeps the page usable ---------------------------------------------------------
+
+
+def test_a_million_character_answer_keeps_the_page_usable(lab: Lab, server: StreamServer) -> None:
+    paragraph = "Lorem ipsum **dolor** sit amet, `code` and more words here. " * 8 + "\n\n"
+    answer = "# A very long answer\n\n" + paragraph * (1_000_000 // len(paragraph)) + "THE END"
+    server.configure(text=answer, rate=0)
+    nb = lab.open(
+        lab.write_notebook(
+            "huge", [LOAD, "%%stream -m gpt-4o-mini -o big\nWrite a lot.", "print(len(big))"]
+        )
+    )
+    nb.run_cell(0)
+    nb.run_cell(1, timeout=120)
+    # the kept Markdown holds the whole answer, up to its last words
+    nb.wait_final_markdown(1, timeout=60)
+    assert "THE END" in nb.final_markdown(1).inner_text()
+    # and the notebook still answers: the next cell runs and shows its output
+    nb.run_cell(2, timeout=30)
+    assert printed(nb, 2) == len(answer)
