@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ class RecordingChatModel(BaseChatModel):
     interrupt_after: int | None = None
     error: Exception = RuntimeError("boom")
     closed: bool = False
+    delay: float = 0.0
+    """Seconds before each word."""
+    sent: int = 0
+    """Words streamed so far."""
 
     @property
     def _llm_type(self) -> str:
@@ -100,6 +105,9 @@ class RecordingChatModel(BaseChatModel):
                     raise self.error
                 if self.interrupt_after is not None and index == self.interrupt_after:
                     raise KeyboardInterrupt
+                if self.delay:
+                    time.sleep(self.delay)
+                object.__setattr__(self, "sent", self.sent + 1)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         finally:
             # Set when the consumer closes the stream (as an HTTP response would be).

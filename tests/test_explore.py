@@ -28,7 +28,6 @@ class SlowModel(RecordingChatModel):
     delay: float = 0.02
     usage: bool = False
     barrier: Any = None
-    sent: int = 0
 
     def _stream(
         self,
@@ -41,8 +40,6 @@ class SlowModel(RecordingChatModel):
             if self.barrier is not None:
                 # Both side-by-side streams must be running at the same time to pass.
                 self.barrier.wait(timeout=5)
-            time.sleep(self.delay)
-            object.__setattr__(self, "sent", self.sent + 1)
             yield chunk
         if self.usage:
             usage = {"input_tokens": 7, "output_tokens": 4, "total_tokens": 11}

@@ -21,9 +21,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.callbacks import BaseCallbackHandler
 from pydantic import SecretStr
 
 from ipy_stream.errors import StreamError
@@ -289,19 +287,6 @@ class PacedModel(RecordingChatModel):
     """A local model that streams ``reply`` one word every ``delay`` seconds."""
 
     delay: float = 0.005
-    sent: int = 0
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in super()._stream(messages, stop, run_manager, **kwargs):
-            time.sleep(self.delay)
-            object.__setattr__(self, "sent", self.sent + 1)
-            yield chunk
 
 
 def interrupt_main_thread_when(ready: Any, timeout: float = 10) -> threading.Thread:
