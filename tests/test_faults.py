@@ -276,17 +276,22 @@ def test_interrupt_closes_the_http_stream_leaves_no_thread_and_the_next_run_work
     server.wait_for(lambda: record.client_closed, timeout=10)
     assert record.tokens_sent < 400
 
-    server.reset()
-    server.configure(tokens=5, rate=0)
-    again = stream(http, f"%%stream -m {MODEL} -o out\nAgain")
-    assert again.result.success, again.lines
-    assert again.out == reply(5)
+    assert_next_stream_works(http, server)
 
 
 class PacedModel(RecordingChatModel):
     """A local model that streams ``reply`` one word every ``delay`` seconds."""
 
     delay: float = 0.005
+
+
+def assert_next_stream_works(http: InteractiveShell, server: StreamServer) -> None:
+    """After a stop or an interrupt, a fresh %%stream runs to its end."""
+    server.reset()
+    server.configure(tokens=5, rate=0)
+    again = stream(http, f"%%stream -m {MODEL} -o out\nAgain")
+    assert again.result.success, again.lines
+    assert again.out == reply(5)
 
 
 def interrupt_main_thread_when(ready: Any, timeout: float = 10) -> threading.Thread:
@@ -361,11 +366,7 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     server.wait_for(lambda: record.client_closed, timeout=10)
     assert record.tokens_sent < 400
 
-    server.reset()
-    server.configure(tokens=5, rate=0)
-    again = stream(http, f"%%stream -m {MODEL} -o out\nAgain")
-    assert again.result.success, again.lines
-    assert again.out == reply(5)
+    assert_next_stream_works(http, server)
 
 
 def background_threads() -> list[threading.Thread]:
