@@ -1,16 +1,19 @@
 """The live view's widget: the kernel keeps the text and sends only what is new.
 
 :class:`LiveMarkdown` is an anywidget whose front end (``js/``, built into
-``ipy_stream/static/live.js``) renders the Markdown incrementally in the browser.
-The kernel side keeps the whole text; at each flush it sends one custom message
-with the new characters only::
+``ipy_stream/static/``) renders the Markdown incrementally in the browser. The
+kernel side keeps the whole text; at each flush it sends one custom message with
+the new characters only, and the progress line to show under them::
 
-    {"type": "append", "seq": n, "offset": <chars before>, "text": <new chars>}
+    {"type": "append", "seq": n, "offset": <chars before>, "text": <new chars>,
+     "footer": <progress>}
 
 so the traffic for an answer of N characters is about N, whatever the token rate.
 Offsets count code points (Python ``str`` indices); the front end counts the same
-way. Small synced traits carry the rest: ``status``, ``footer``, ``length`` (code
-points sent so far), ``seq`` (of the last flush) and ``checkpoint``.
+way. Synced traits carry the state a view created later needs: ``status``,
+``footer``, ``length`` (code points sent so far), ``seq`` (of the last flush) and
+``checkpoint``. They are synced at the first flush, then at most once per
+:data:`STATE_INTERVAL` while streaming, and at the end: one message per flush, not two.
 
 Custom messages are not replayed: a front end that missed some (a view created
 later, a page reloaded) finds ``offset`` or ``length`` ahead of what it holds and
@@ -23,6 +26,12 @@ the module: so ``checkpoint`` also holds a prefix of the text, refreshed wheneve
 the text has doubled, for the first ``checkpoint_limit`` characters (state, unlike
 messages, is never lost), which bounds its cost to twice that limit.
 
+The front end's code: the widget's ``_esm`` is ``loader.js`` (about 1 kB); the view
+itself (``live.js``, about 200 kB with markdown-it, DOMPurify and highlight.js) is
+the ``_bundle`` trait, gzip-compressed, which Jupyter sends as a binary buffer (no
+JSON string escaping, no base64): about 75 kB per widget. The loader unpacks it
+with the browser's ``DecompressionStream`` and imports it once per page.
+
 Threads: :meth:`LiveMarkdown.append` only adds to a buffer under a lock (it is
 called for every token). One writer thread flushes at most once per ``interval``
 while something changed. :meth:`LiveMarkdown.finish` stops the writer and always
@@ -32,8 +41,12 @@ second lock, so messages leave in offset order.
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from importlib import resources
@@ -43,11 +56,15 @@ from typing import Any
 import anywidget
 import traitlets
 
-__all__ = ["CHECKPOINT_LIMIT", "LiveMarkdown", "static_path"]
+__all__ = ["CHECKPOINT_LIMIT", "STATE_INTERVAL", "LiveMarkdown", "static_path"]
 
 #: By default the checkpoint trait follows the text only while it is shorter than
 #: this: at most 2 x 16 k characters on top of the answer itself.
 CHECKPOINT_LIMIT = 16_384
+
+#: Seconds between two syncs of the traits while streaming: in between, each flush is
+#: one custom message only (its ``footer`` shows the progress).
+STATE_INTERVAL = 1.0
 
 _STATUSES = ("streaming", "done", "failed", "interrupted")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -62,6 +79,14 @@ def static_path(name: str) -> Path:
             "ipy_stream, or run `npm ci && npm run build` in js/."
         )
     return path
+
+
+@functools.cache
+def _packed_bundle() -> tuple[bytes, str]:
+    """``live.js`` gzip-compressed (deterministic bytes), and an id for its content."""
+    code = static_path("live.js").read_bytes()
+    packed = gzip.compress(code, compresslevel=9, mtime=0)
+    return packed, hashlib.sha256(code).hexdigest()[:16]
 
 
 def _clean(text: str) -> str:
@@ -83,8 +108,11 @@ class LiveMarkdown(anywidget.AnyWidget):
     three times the answer's size in extra traffic).
     """
 
-    _esm = static_path("live.js")
+    _esm = static_path("loader.js")
     _css = static_path("live.css")
+    # The view's module, gzipped: sent as a binary buffer, unpacked by loader.js.
+    _bundle = traitlets.Bytes(b"").tag(sync=True)
+    _bundle_id = traitlets.Unicode("").tag(sync=True)
 
     status = traitlets.Enum(_STATUSES, default_value="streaming").tag(sync=True)
     footer = traitlets.Unicode("").tag(sync=True)
@@ -102,7 +130,10 @@ class LiveMarkdown(anywidget.AnyWidget):
         checkpoint_limit: int | None = CHECKPOINT_LIMIT,
         **kwargs: Any,
     ) -> None:
-        super().__init__(footer=footer, _uid=uuid.uuid4().hex, **kwargs)
+        bundle, bundle_id = _packed_bundle()
+        super().__init__(
+            footer=footer, _uid=uuid.uuid4().hex, _bundle=bundle, _bundle_id=bundle_id, **kwargs
+        )
         self._interval = interval
         self._progress = progress
         self._checkpoint_limit = checkpoint_limit
@@ -113,6 +144,7 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._parts: list[str] = []  # the text sent so far
         self._sent = 0  # its length in code points
         self._seq = 0
+        self._synced_at: float | None = None  # when the traits were last synced
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
         self._finished = False
@@ -169,12 +201,13 @@ class LiveMarkdown(anywidget.AnyWidget):
                 appends = self._appends
             if not new:
                 return False
-            self._send_append(_clean(new))
             footer = self._progress(appends) if self._progress is not None else None
-            self._sync_traits(footer)
+            self._send_append(_clean(new), footer=footer)
+            if self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL:
+                self._sync_traits(footer)
             return True
 
-    def _send_append(self, new: str, *, reset: bool = False) -> None:
+    def _send_append(self, new: str, *, reset: bool = False, footer: str | None = None) -> None:
         """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
         if reset:
             self._parts, self._sent = [], 0
@@ -186,6 +219,8 @@ class LiveMarkdown(anywidget.AnyWidget):
         }
         if reset:
             message["reset"] = True
+        if footer is not None:
+            message["footer"] = footer
         self._seq += 1
         self._parts.append(new)
         self._sent += len(new)
@@ -194,6 +229,7 @@ class LiveMarkdown(anywidget.AnyWidget):
     def _sync_traits(
         self, footer: str | None, status: str | None = None, *, reset: bool = False
     ) -> None:
+        self._synced_at = time.monotonic()
         with self.hold_sync():
             limit = self._checkpoint_limit
             if (limit is None or self._sent <= limit) and (

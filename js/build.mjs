@@ -1,5 +1,6 @@
 // Build the live view's front end into ipy_stream/static/ (or $IPY_STREAM_JS_OUTDIR):
 //   live.js  - one minified ES module (markdown-it, DOMPurify, highlight.js inside)
+//   loader.js - the widget's `_esm`: unpacks live.js, which the kernel sends gzipped
 //   live.css - the view's styles
 //   THIRD_PARTY_LICENSES.txt - the licenses of the bundled packages
 // Both bundles start with a stamp: the sha256 of the sources they were built from
@@ -81,6 +82,14 @@ async function main() {
     outfile: join(outdir, "live.js"),
     metafile: true,
     define: { "process.env.NODE_ENV": '"production"' },
+  });
+  await esbuild.build({
+    ...common,
+    entryPoints: ["src/loader.js"],
+    format: "esm",
+    target: ["es2022"],
+    platform: "browser",
+    outfile: join(outdir, "loader.js"),
   });
   await esbuild.build({
     ...common,

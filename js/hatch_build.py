@@ -25,7 +25,7 @@ def _stamp_module() -> Any:
 
 
 class JsBuildHook(BuildHookInterface):
-    """Make sure ipy_stream/static/live.js and live.css match js/'s sources."""
+    """Make sure the bundles in ipy_stream/static/ match js/'s sources."""
 
     PLUGIN_NAME = "custom"
 

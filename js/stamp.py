@@ -1,4 +1,4 @@
-"""Is the built front end (ipy_stream/static/live.js) up to date with js/'s sources?
+"""Is the built front end (ipy_stream/static/: live.js, loader.js, live.css) up to date with js/?
 
 The bundle's first line carries ``sources sha256:<hex>``, the hash that
 ``js/build.mjs`` computed over its sources; :func:`source_hash` computes the same
@@ -22,7 +22,7 @@ from pathlib import Path
 JS_DIR = Path(__file__).resolve().parent
 ROOT = JS_DIR.parent
 STATIC_DIR = ROOT / "ipy_stream" / "static"
-BUNDLES = ("live.js", "live.css")
+BUNDLES = ("live.js", "loader.js", "live.css")
 _STAMP = re.compile(rb"sources sha256:([0-9a-f]{64})")
 
 

@@ -7,6 +7,7 @@ state updates alike), measuring each message as Jupyter would put it on the wire
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import itertools
 import json
@@ -20,8 +21,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from ipywidgets.widgets.widget import _remove_buffers
 
-from ipy_stream.live import CHECKPOINT_LIMIT, LiveMarkdown, static_path
+from ipy_stream.live import CHECKPOINT_LIMIT, STATE_INTERVAL, LiveMarkdown, static_path
 from ipy_stream.outcome import Outcome
 from ipy_stream.view import WidgetView
 
@@ -49,6 +51,7 @@ class Recorder:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    footers: list[str] = field(default_factory=list)  # as a front end would show them
     bytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,8 +61,12 @@ class Recorder:
             self.bytes += len(wire)
             if msg["method"] == "custom":
                 self.messages.append(msg["content"])
+                if "footer" in msg["content"]:
+                    self.footers.append(msg["content"]["footer"])
             else:
                 self.updates.append(msg["state"])
+                if "footer" in msg["state"]:
+                    self.footers.append(msg["state"]["footer"])
 
     @property
     def appends(self) -> list[dict[str, Any]]:
@@ -353,25 +360,52 @@ def test_widget_view_keeps_its_public_shape() -> None:
     for token in ["Hello", " ", "**world**"]:
         view.append(token)
     time.sleep(0.1)
-    assert view.widget.footer.startswith("demo · streaming… · 3 tokens")
+    assert sent.footers[-1].startswith("demo · streaming… · 3 tokens")
     outcome = Outcome(text="Hello **world**", status="done", tokens=3, seconds=0.5)
     view.finish(outcome)
     assert sent.text() == "Hello **world**"
     assert view.widget.status == "done"
     assert view.widget.footer == "demo · done · 3 tokens · 0.5 s"
+    assert sent.footers[-1] == view.widget.footer
     bundle = view.widget._repr_mimebundle_()
     assert isinstance(bundle, dict)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget.model_id
     view.close()
 
 
-def test_the_widget_ships_the_bundled_front_end() -> None:
+def test_the_widget_ships_the_bundled_front_end_compressed() -> None:
     widget = LiveMarkdown()
-    assert widget._esm == static_path("live.js").read_text(encoding="utf-8")
+    code = static_path("live.js").read_bytes()
+    assert widget._esm == static_path("loader.js").read_text(encoding="utf-8")
     assert widget._css == static_path("live.css").read_text(encoding="utf-8")
-    assert "ipy-stream-body" in widget._esm
+    assert gzip.decompress(widget._bundle) == code
+    assert b"ipy-stream-body" in code
     assert static_path("live.js").parent == ROOT / "ipy_stream" / "static"
+    # On the wire: the module as one binary buffer, under half its size; the JSON
+    # state (loader, styles, traits) stays small.
+    state, paths, buffers = _remove_buffers(widget.get_state())
+    assert paths == [["_bundle"]]
+    assert sum(len(b) for b in buffers) < len(code) / 2
+    assert len(json.dumps(state)) < 8_000
     widget.close()
+
+
+def test_each_flush_is_one_message_and_the_state_follows_about_once_a_second() -> None:
+    widget, sent = recorded(interval=0.02, progress=lambda n: f"{n} tokens")
+    started = time.monotonic()
+    for i in range(150):
+        widget.append(f"t{i} ")
+        time.sleep(0.01)
+    widget.finish("done", footer="all done")
+    elapsed = time.monotonic() - started
+    assert len(sent.appends) >= 20
+    assert all("footer" in m for m in sent.appends)
+    # the progress shown is never behind the text: each message brings its own
+    assert sent.appends[-1]["footer"] == "150 tokens"
+    # state: the first flush, about one per second, and the end
+    assert 2 <= len(sent.updates) <= elapsed / STATE_INTERVAL + 3
+    assert sent.footers[-1] == "all done"
+    assert sent.updates[-1]["length"] == len(widget.text)
 
 
 # -- the committed bundle and the JS sources ----------------------------------------
@@ -412,7 +446,7 @@ def test_bundle_rebuilds_byte_for_byte(tmp_path: Path) -> None:
         "PATH": str(Path(shutil.which("node") or "").parent),
     }
     subprocess.run(["node", "build.mjs"], cwd=JS, env=env, check=True, capture_output=True)
-    for name in ("live.js", "live.css", "THIRD_PARTY_LICENSES.txt"):
+    for name in ("live.js", "loader.js", "live.css", "THIRD_PARTY_LICENSES.txt"):
         assert (tmp_path / name).read_bytes() == static_path(name).read_bytes(), name
 
 

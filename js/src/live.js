@@ -1,11 +1,13 @@
 // ipy_stream's live view: an anywidget front end.
 //
 // The kernel sends only new text, as custom messages
-//   {type: "append", seq, offset, text[, reset][, resync]}
-// (offsets in code points); synced traits carry `status`, `footer`, `length`
-// (code points sent so far), `seq` and `checkpoint` (a prefix of the text that
-// the kernel refreshes while the answer is short, so that messages sent before
-// this module was listening are not lost). The text lives in one store per
+//   {type: "append", seq, offset, text[, footer][, reset][, resync]}
+// (offsets in code points; `footer` is the progress line to show). Synced traits,
+// updated about once a second while streaming and at the end, carry `status`,
+// `footer`, `length` (code points sent so far), `seq` and `checkpoint` (a prefix
+// of the text that the kernel refreshes while the answer is short, so that
+// messages sent before this module was listening are not lost). The footer shown
+// is the latest one, from a message or the trait. The text lives in one store per
 // model, shared by all views of it; each view renders at most once per
 // animation frame and only the part of the Markdown that changed. A view that
 // finds the store behind `length` asks the kernel: {type: "resync", have}.
@@ -41,6 +43,7 @@ class Sync {
     this.model = model;
     this.store = new TextStore();
     this.askedAt = -Infinity;
+    this.footer = model.get("footer") ?? "";
   }
 
   // Ask the kernel for what we lack, at most once per RESYNC_RETRY_MS until answered.
@@ -59,9 +62,23 @@ class Sync {
   onMessage(message) {
     if (!message || message.type !== "append") return;
     if (message.resync) this.askedAt = -Infinity;
+    if (typeof message.footer === "string" && message.footer !== this.footer) {
+      this.footer = message.footer;
+      this.redraw();
+    }
     if (globalThis.__ipyStreamDebug) console.debug("ipy_stream append", message.offset, message.text.length, this.store.length, !!message.resync);
     const gap = this.store.receive(message);
     if (gap) this.resync();
+  }
+
+  onFooter() {
+    this.footer = this.model.get("footer") ?? "";
+    this.redraw();
+  }
+
+  // Views draw at their next animation frame (several calls, one draw).
+  redraw() {
+    for (const listener of this.store.listeners) listener();
   }
 
   onCheckpoint() {
@@ -127,7 +144,9 @@ function initialize({ model }) {
   const onMessage = (message) => sync.onMessage(message);
   const onCheckpoint = () => sync.onCheckpoint();
   const onLength = () => sync.onLength();
+  const onFooter = () => sync.onFooter();
   model.on("msg:custom", onMessage);
+  model.on("change:footer", onFooter);
   model.on("change:checkpoint", onCheckpoint);
   model.on("change:length", onLength);
   sync.onLength();
@@ -135,6 +154,7 @@ function initialize({ model }) {
     model.off("msg:custom", onMessage);
     model.off("change:checkpoint", onCheckpoint);
     model.off("change:length", onLength);
+    model.off("change:footer", onFooter);
     STORES.delete(model.get("_uid") || "");
   };
 }
@@ -159,8 +179,7 @@ function render({ model, el }) {
       root.dataset.status = status;
       root.className = `ipy-stream ipy-stream--${status}`;
     }
-    const text = model.get("footer") ?? "";
-    if (footer.textContent !== text) footer.textContent = text;
+    if (footer.textContent !== sync.footer) footer.textContent = sync.footer;
     view.render(sync.store.text, sync.store.generation);
     // How much of the text this front end holds (code points): for tests and debugging.
     root.dataset.length = String(sync.store.length);
@@ -170,7 +189,6 @@ function render({ model, el }) {
   };
   sync.store.listeners.add(schedule);
   model.on("change:status", schedule);
-  model.on("change:footer", schedule);
   draw();
   // A new view (or a reloaded page) may lack text sent before it existed; ask,
   // unless a request is already on its way.
@@ -179,7 +197,6 @@ function render({ model, el }) {
     if (frame) cancelAnimationFrame(frame);
     sync.store.listeners.delete(schedule);
     model.off("change:status", schedule);
-    model.off("change:footer", schedule);
   };
 }
 
