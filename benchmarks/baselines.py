@@ -102,8 +102,8 @@ _selected = "ipy_stream"
 
 def _recording(base: type, path: str) -> type:
     """``base`` with ``time.time()`` noted as each token reaches ``append`` (before the view
-    sees it); the list is written to ``path`` (JSON) when the magic closes the view, after
-    the final Markdown was published. Costs a list append per token."""
+    sees it); the list is written to ``path`` (JSON) when the magic finishes the view, before
+    the cell ends. Costs a list append per token."""
 
     class Recording(base):  # type: ignore[valid-type,misc]
         def __init__(self, label: str, *, interval: float = 0.1) -> None:
@@ -114,9 +114,9 @@ def _recording(base: type, path: str) -> type:
             self._bench_arrivals.append(time.time())
             super().append(text)
 
-        def close(self) -> None:
+        def finish(self, outcome: Any) -> None:
             try:
-                super().close()
+                super().finish(outcome)
             finally:
                 Path(path).write_text(json.dumps(self._bench_arrivals), encoding="utf-8")
 

@@ -149,6 +149,18 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._stop = threading.Event()
         self._finished = False
         self.on_msg(self._on_frontend_msg)
+        self._route_frontend_messages_to_their_sender()
+
+    def _route_frontend_messages_to_their_sender(self) -> None:
+        # ipykernel >= 7.4 routes a front end's comm message to the subshell of the last
+        # message the kernel sent on that comm; the writer thread's messages carry the
+        # parent of whatever the kernel handled last, which can be a message on a
+        # subshell the page deletes at once (a reloaded page does so while it restores
+        # widgets). Every resync request would then be dropped ("Unknown subshell_id").
+        # Nothing here waits for a reply: a message runs on the subshell its sender chose.
+        comm = getattr(self, "comm", None)
+        if comm is not None and hasattr(comm, "_reply_subshell_for"):
+            comm._reply_subshell_for = lambda _data, default: default
 
     def _repr_mimebundle_(  # type: ignore[override]  # a dict, like ipywidgets
         self, **kwargs: Any

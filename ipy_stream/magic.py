@@ -26,7 +26,7 @@ from ipy_stream.errors import PromptError, StreamError, describe_error, redact
 from ipy_stream.jobs import Job, run_jobs, start_thread, stop_all
 from ipy_stream.models import ModelSettings, ResolvedModel, resolve_model
 from ipy_stream.outcome import Outcome, footer_text
-from ipy_stream.panes import Panes, QuietTextView
+from ipy_stream.panes import FinishedRuns, Panes, QuietTextView
 from ipy_stream.prompt import fill, parse_cell
 from ipy_stream.reports import SUBCOMMANDS, format_history, format_log, format_rows
 from ipy_stream.runlog import RunLog, default_log_path, public_url
@@ -120,6 +120,7 @@ class StreamMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.chats = Chats()
+        self._finished_runs = FinishedRuns()
         self._log_warned = False
 
     @magic_arguments()
@@ -371,7 +372,7 @@ class StreamMagics(Magics):
             # A blocking cell shows a failure on its own line; a background one cannot.
             bundle = _final_bundle(run.jobs, with_message=run.params["background"])
             self._publish(bundle, run.display_id, update=True)
-            run.panes.close()
+            self._finished_runs.add(run.panes)
         self._log(run)
 
     def _log(self, run: _Run) -> None:

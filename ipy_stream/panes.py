@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ipy_stream.outcome import Outcome, footer_text
 from ipy_stream.view import WidgetView
 
-__all__ = ["Panes", "QuietTextView"]
+__all__ = ["FinishedRuns", "Panes", "QuietTextView"]
 
 
 class Panes:
@@ -70,6 +71,33 @@ class Panes:
             self.widget.close()
         if self._button is not None:
             self._button.close()
+
+
+class FinishedRuns:
+    """Keeps the widgets of the last ``keep`` finished runs open, and closes older ones.
+
+    The page that ran a cell replaces its live view with the final Markdown. A page
+    reloaded while the stream ran never gets that update (JupyterLab applies it only to
+    outputs of executions that page watched), so its restored live view must outlive
+    the run: it ends showing the whole answer, the final status and footer.
+    """
+
+    def __init__(self, keep: int = 20) -> None:
+        self._keep = keep
+        self._runs: deque[Panes] = deque()
+        self._lock = threading.Lock()  # background runs finish on their own threads
+
+    def add(self, panes: Panes) -> None:
+        """Keep ``panes`` open; close the oldest runs beyond ``keep``."""
+        with self._lock:
+            self._runs.append(panes)
+            expired = [self._runs.popleft() for _ in range(len(self._runs) - self._keep)]
+        for old in expired:
+            old.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
 
 
 class QuietTextView:

@@ -233,6 +233,23 @@ def test_background_runs_do_not_mix_their_texts(ip: InteractiveShell) -> None:
         assert ip.user_ns[f"out{index}"] == f"text{index} " * 15
 
 
+def test_finished_widgets_stay_open_for_reloaded_pages_up_to_a_bound(
+    ip: InteractiveShell, panes: list[Panes]
+) -> None:
+    # A page reloaded during a run never gets the final Markdown: it keeps the live
+    # view, so the widget outlives the run; only the last runs' widgets are kept.
+    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
+    ip.user_ns["model"] = RecordingChatModel(reply="kept answer")
+    magics = ip.magics_manager.registry["StreamMagics"]
+    magics._finished_runs._keep = 3
+    for _ in range(5):
+        assert run(ip, "%%stream -m model\nhi")[0].success
+    widgets = [made.views[0].widget for made in panes]
+    assert [w.comm is not None for w in widgets] == [False, False, True, True, True]
+    assert all(w.status == "done" and w.text == "kept answer" for w in widgets[2:])
+    assert len(magics._finished_runs) == 3
+
+
 # -- usage -------------------------------------------------------------------------------
 
 
