@@ -82,7 +82,7 @@ class FinishedRuns:
     the run: it ends showing the whole answer, the final status and footer.
     """
 
-    def __init__(self, keep: int = 20) -> None:
+    def __init__(self, keep: int = 10) -> None:
         self._keep = keep
         self._runs: deque[Panes] = deque()
         self._lock = threading.Lock()  # background runs finish on their own threads
