@@ -14,7 +14,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,18 +309,6 @@ def interrupt_main_thread_when(ready: Any, timeout: float = 10) -> threading.Thr
     thread = threading.Thread(target=wait_then_interrupt, daemon=True)
     thread.start()
     return thread
-
-
-@pytest.fixture
-def sigint_raises() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt in the main thread, as in a kernel."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals are only delivered to the main thread")
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def test_interrupting_side_by_side_streams_keeps_each_partial_answer(

@@ -543,15 +543,13 @@ def test_client_completing_normally_is_not_client_closed(stream_server: StreamSe
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
 def test_keyboard_interrupt_while_blocked_closes_the_response(
-    stream_server: StreamServer,
+    stream_server: StreamServer, sigint_raises: None
 ) -> None:
     """A real SIGINT while the client is blocked reading a stalled stream.
 
     This is what Jupyter's "interrupt kernel" does: the KeyboardInterrupt propagates out of
     the blocking read and the client's ``finally`` closes the HTTP response.
     """
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals are only delivered to the main thread")
     stream_server.configure(tokens=10, rate=0, stall_after=3, stall_seconds=60)
     main_ident = threading.main_thread().ident
     assert main_ident is not None
