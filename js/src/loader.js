@@ -1,5 +1,5 @@
-// The module anywidget loads for each live view (the widget's `_esm`): a few hundred
-// bytes. The view itself (live.js: markdown-it, DOMPurify, highlight.js; about
+// The module anywidget loads for each live view (the widget's `_esm`): about 1 kB.
+// The view itself (live.js: markdown-it, DOMPurify, highlight.js; about
 // 200 kB) comes as the `_bundle` trait, gzip-compressed, in a binary buffer of
 // the widget's state: about a third of the bytes a JavaScript string would take
 // over the kernel's channels and the WebSocket. It is unpacked with the browser's
@@ -8,7 +8,7 @@
 const MODULES = (globalThis.__ipyStreamModules ??= new Map());
 
 function bytesOf(value) {
-  if (value instanceof DataView || ArrayBuffer.isView(value)) {
+  if (ArrayBuffer.isView(value)) {
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
