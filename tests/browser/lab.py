@@ -96,6 +96,13 @@ INIT_SCRIPT = r"""
     const m = /(?:^|\s)ipy-stream--([a-z]+)(?:\s|$)/.exec(el.className || '');
     return m ? m[1] : null;
   };
+  // Call fn now and on every DOM mutation below root; returns stop(), which calls fn once more.
+  const observeAll = (root, fn) => {
+    const obs = new MutationObserver(fn);
+    obs.observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
+    fn();
+    return () => { obs.disconnect(); fn(); };
+  };
   const readValue = (root, selector, attribute, nth) => {
     let el = root;
     if (selector) {
@@ -178,8 +185,6 @@ INIT_SCRIPT = r"""
       const st = runs.get(id);
       if (st) { st.stop(); runs.delete(id); }
     },
-    // Record every distinct successive value of root.querySelector(selector) (innerText, or
-    // an attribute), on every DOM mutation below root, with timestamps (ms, page clock).
     streamStatus,
     unsafeIn,
     // Watch root (subtree) and keep every unsafe element or attribute that was ever in it,
@@ -191,10 +196,7 @@ INIT_SCRIPT = r"""
         rec.checks += 1;
         for (const f of unsafeIn(root)) { rec.seen.add(f); }
       };
-      const obs = new MutationObserver(check);
-      obs.observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
-      check();
-      rec.stop = () => { obs.disconnect(); check(); };
+      rec.stop = observeAll(root, check);
       recordings.set(id, rec);
       return id;
     },
@@ -204,6 +206,8 @@ INIT_SCRIPT = r"""
       if (stop) { rec.stop(); recordings.delete(id); }
       return {found: Array.from(rec.seen), checks: rec.checks};
     },
+    // Record every distinct successive value of root.querySelector(selector) (innerText, or
+    // an attribute), on every DOM mutation below root, with timestamps (ms, page clock).
     startRecording(root, selector, attribute, nth) {
       const id = ++seq;
       const rec = {samples: [], last: undefined};
@@ -215,10 +219,7 @@ INIT_SCRIPT = r"""
           rec.samples.push({t: performance.now() - t0, value: v});
         }
       };
-      const obs = new MutationObserver(sample);
-      obs.observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
-      sample();
-      rec.stop = () => { obs.disconnect(); sample(); };
+      rec.stop = observeAll(root, sample);
       recordings.set(id, rec);
       return id;
     },
