@@ -508,12 +508,12 @@ class Bench:
         )
 
     def wait_final(self, timeout: float) -> bool:
-        """Wait for the stream cell's final Markdown (no live view left); False on timeout."""
+        """Wait for the stream cell's final output (no live view left); False on timeout."""
         assert self.page is not None and self.nb is not None
         try:
             self.page.wait_for_function(
                 """(el) => !el.querySelector('.ipy-stream-body') &&
-                          Array.from(el.querySelectorAll('.jp-RenderedMarkdown'))
+                          Array.from(el.querySelectorAll('.jp-RenderedHTML'))
                                .some((m) => m.textContent.trim() !== '')""",
                 arg=self.nb.cell(CELL_STREAM).element_handle(),
                 timeout=timeout * 1000,

@@ -1,4 +1,4 @@
-"""ipy_stream: stream LLM answers into Jupyter as live, safe, persisted Markdown.
+"""ipy_stream: stream LLM answers into Jupyter as live Markdown, kept as safe HTML.
 
 Load it with ``%load_ext ipy_stream`` and use the ``%%stream`` cell magic.
 """

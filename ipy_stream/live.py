@@ -102,7 +102,9 @@ class LiveMarkdown(anywidget.AnyWidget):
     """Markdown that grows in the notebook while the kernel sends only new text.
 
     ``progress``, if given, is called at each flush with the number of appends so
-    far and returns the footer to show while streaming. ``checkpoint_limit`` bounds
+    far and returns the footer to show while streaming. ``on_sent``, if given, is called
+    with each piece of text after it was sent, on the sending thread (the writer,
+    then the one that calls :meth:`finish`). ``checkpoint_limit`` bounds
     the text the checkpoint trait follows (None: all of it, so that a front end that
     lost messages always catches up at the next doubling and at the end, for up to
     three times the answer's size in extra traffic).
@@ -128,6 +130,7 @@ class LiveMarkdown(anywidget.AnyWidget):
         footer: str = "",
         progress: Callable[[int], str] | None = None,
         checkpoint_limit: int | None = CHECKPOINT_LIMIT,
+        on_sent: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
         bundle, bundle_id = _packed_bundle()
@@ -137,6 +140,7 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._interval = interval
         self._progress = progress
         self._checkpoint_limit = checkpoint_limit
+        self._on_sent = on_sent
         self._lock = threading.Lock()  # guards the buffer: _pending, _appends
         self._send_lock = threading.RLock()  # one sender at a time, in offset order
         self._pending: list[str] = []
@@ -237,6 +241,8 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._parts.append(new)
         self._sent += len(new)
         self.send(message)
+        if self._on_sent is not None and not reset:
+            self._on_sent(new)
 
     def _sync_traits(
         self, footer: str | None, status: str | None = None, *, reset: bool = False

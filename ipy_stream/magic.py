@@ -25,12 +25,12 @@ from ipy_stream.chats import DEFAULT_THREAD, Chats
 from ipy_stream.errors import PromptError, StreamError, describe_error, redact
 from ipy_stream.jobs import Job, run_jobs, start_thread, stop_all
 from ipy_stream.models import ModelSettings, ResolvedModel, resolve_model
-from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.outcome import Outcome
 from ipy_stream.panes import FinishedRuns, Panes, QuietTextView
 from ipy_stream.prompt import fill, parse_cell
 from ipy_stream.reports import SUBCOMMANDS, format_history, format_log, format_rows
 from ipy_stream.runlog import RunLog, default_log_path, public_url
-from ipy_stream.safe import safe_markdown
+from ipy_stream.saved import final_bundle
 from ipy_stream.view import StdoutView, View, WidgetView
 
 __all__ = ["StreamMagics"]
@@ -162,9 +162,10 @@ class StreamMagics(Magics):
         variable ``name``; write ``{{`` and ``}}`` for literal braces. Lines that are
         exactly ``system:``, ``user:`` or ``assistant:`` start messages of that role.
 
-        The answer appears while it is generated, stays in the notebook as Markdown
-        (so saved and exported notebooks show it), and with ``-o NAME`` is stored in
-        the variable ``NAME``. Raw HTML in answers is shown as text, never run.
+        The answer appears while it is generated, stays in the notebook rendered
+        (sanitized HTML and the plain text, so saved and exported notebooks show it),
+        and with ``-o NAME`` is stored in the variable ``NAME``. Raw HTML in answers
+        is shown as text, never run.
         Interrupt the kernel to stop a stream: the partial answer is kept.
 
         Examples::
@@ -370,8 +371,14 @@ class StreamMagics(Magics):
         if run.panes is not None and run.display_id is not None:
             run.panes.finished()
             # A blocking cell shows a failure on its own line; a background one cannot.
-            bundle = _final_bundle(run.jobs, with_message=run.params["background"])
-            self._publish(bundle, run.display_id, update=True)
+            answers = [
+                view.saved(
+                    job.outcome or Outcome(text="", status="failed", message="did not finish"),
+                    with_message=run.params["background"],
+                )
+                for job, view in zip(run.jobs, run.panes.views, strict=True)
+            ]
+            self._publish(final_bundle(answers), run.display_id, update=True)
             self._finished_runs.add(run.panes)
         self._log(run)
 
@@ -509,22 +516,3 @@ def _log_arguments(words: list[str]) -> tuple[int, str | None]:
         terms.append(word)
         index += 1
     return limit, " ".join(terms) or None
-
-
-def _final_bundle(jobs: Sequence[Job], *, with_message: bool) -> dict[str, Any]:
-    """Plain Markdown that replaces the live view and that any frontend can show."""
-    sections: list[str] = []
-    plain: list[str] = []
-    for job in jobs:
-        outcome = job.outcome or Outcome(text="", status="failed", message="did not finish")
-        footer_line = footer_text(job.label, outcome, with_message=with_message)
-        footer = safe_markdown(footer_line.replace("*", "\\*"))
-        body = f"{safe_markdown(outcome.text)}\n\n" if outcome.text else ""
-        if len(jobs) == 1:
-            sections.append(f"{body}<small>{footer}</small>\n")
-            plain.append(outcome.text)
-        else:
-            title = safe_markdown(job.model.replace("*", "\\*"))
-            sections.append(f"**{title}**\n\n{body}<small>{footer}</small>\n")
-            plain.append(f"── {job.model} ──\n{outcome.text}")
-    return {"text/markdown": "\n---\n\n".join(sections), "text/plain": "\n\n".join(plain)}

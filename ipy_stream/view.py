@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.render import AnswerRenderer
+from ipy_stream.saved import SavedAnswer
 
 __all__ = ["StdoutView", "View", "WidgetView"]
 
@@ -43,10 +45,14 @@ class WidgetView:
 
         self._label = label
         self._started = time.perf_counter()
+        # Renders finished blocks while the answer streams (on the widget's writer
+        # thread, off the token path), so the saved output costs little at the end.
+        self._renderer = AnswerRenderer()
         self.widget = LiveMarkdown(
             interval=interval,
             footer=f"{label} · waiting for the first token…",
             progress=self._progress,
+            on_sent=self._renderer.add,
         )
 
     def _progress(self, tokens: int) -> str:
@@ -61,6 +67,16 @@ class WidgetView:
         """Stop the writer; send the rest of the text, the final status and footer."""
         self.widget.finish(
             outcome.status, footer=footer_text(self._label, outcome), text=outcome.text
+        )
+
+    def saved(self, outcome: Outcome, *, with_message: bool = True) -> SavedAnswer:
+        """What stays in the notebook for this answer (after :meth:`finish`)."""
+        return SavedAnswer(
+            text=outcome.text,
+            html=self._renderer.html(outcome.text),
+            footer=footer_text(self._label, outcome, with_message=with_message),
+            status=outcome.status,
+            label=self._label,
         )
 
     def close(self) -> None:

@@ -16,8 +16,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outdir = resolve(process.env.IPY_STREAM_JS_OUTDIR || join(here, "..", "ipy_stream", "static"));
 
 // The files whose content decides the bundle: keep in step with stamp.py.
+// ../ipy_stream/policy.json (the HTML policy, shared with ipy_stream/render.py)
+// is bundled too.
 function sourceFiles() {
-  const files = ["build.mjs", "package-lock.json", "package.json"];
+  const files = ["../ipy_stream/policy.json", "build.mjs", "package-lock.json", "package.json"];
   const walk = (dir) => {
     for (const entry of readdirSync(join(here, dir), { withFileTypes: true })) {
       const path = `${dir}/${entry.name}`;

@@ -27,8 +27,12 @@ _STAMP = re.compile(rb"sources sha256:([0-9a-f]{64})")
 
 
 def source_files(js_dir: Path = JS_DIR) -> list[str]:
-    """The files whose content decides the bundle, as sorted POSIX paths under js/."""
-    files = ["build.mjs", "package-lock.json", "package.json"]
+    """The files whose content decides the bundle, as sorted POSIX paths relative to js/.
+
+    ``../ipy_stream/policy.json`` (the HTML policy, shared with ``ipy_stream/render.py``)
+    is bundled too.
+    """
+    files = ["../ipy_stream/policy.json", "build.mjs", "package-lock.json", "package.json"]
     files += [
         path.relative_to(js_dir).as_posix()
         for path in (js_dir / "src").rglob("*")

@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableLambda
 
 from ipy_stream.panes import Panes
 from tests.conftest import RecordingChatModel, log_rows, run
+from tests.saved_output import saved
 
 
 class SlowModel(RecordingChatModel):
@@ -164,9 +165,12 @@ def test_side_by_side_widgets_form_a_grid_and_persist_labelled(
     assert "ipy-stream-grid" in grid._dom_classes
     assert len(grid.children) == 2
     (kept,) = captured.final_outputs()
-    markdown = kept["data"]["text/markdown"]
-    assert markdown.index("**a**") < markdown.index("# From A") < markdown.index("**b**")
-    assert "&lt;b>from b&lt;/b>" in markdown
+    shown = saved(kept["data"])
+    assert shown.columns
+    first, second = shown.answers
+    assert (first.footer.split(" · ")[0], first.body_html) == ("a", "<h1>From A</h1>\n")
+    assert second.footer.split(" · ")[0] == "b"
+    assert second.text.strip() == "<b>from b</b>"  # shown as text, not as an element
 
 
 def test_one_failing_model_does_not_hide_the_others(ip: InteractiveShell) -> None:

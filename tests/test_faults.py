@@ -3,7 +3,7 @@
 Every test drives ``%%stream`` in a fresh IPython shell (the ``ip`` fixture) against
 ``tests/openai_server.py`` on 127.0.0.1 and checks what a person would see: the one line
 the cell prints, the text kept in ``-o``, the Markdown the notebook keeps (the final
-``text/markdown`` output of the widget view) and the run log.
+saved ``text/html`` output of the widget view) and the run log.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ipy_stream.errors import StreamError
 from ipy_stream.panes import Panes
 from tests.conftest import Captured, RecordingChatModel, log_rows, run
 from tests.openai_server import StreamServer, generate_reply
+from tests.saved_output import Saved, saved
 
 MODEL = "gpt-4o-mini"
 
@@ -52,7 +53,7 @@ class Seen:
     result: Any
     captured: Captured
     out: Any
-    markdown: str
+    saved: Saved
     plain: str
 
     @property
@@ -71,7 +72,7 @@ def stream(ip: InteractiveShell, cell: str, out: str = "out") -> Seen:
         result=result,
         captured=captured,
         out=ip.user_ns.get(out),
-        markdown=kept["data"]["text/markdown"],
+        saved=saved(kept["data"]),
         plain=kept["data"]["text/plain"],
     )
 
@@ -98,12 +99,12 @@ def assert_failed_in_one_line(seen: Seen, *phrases: str) -> str:
 
 
 def assert_partial_kept(seen: Seen, partial: str, log_path: Path) -> None:
-    """The text received before the failure is in -o, in the saved Markdown and in the log."""
+    """The text received before the failure is in -o, in the saved output and in the log."""
     assert seen.out == partial
     assert seen.plain == partial
-    if partial:
-        assert seen.markdown.startswith(partial + "\n")
-    assert f"{MODEL} · failed" in seen.markdown
+    assert seen.saved.answer.renders(partial)
+    assert seen.saved.answer.status == "failed"
+    assert seen.saved.answer.footer.startswith(f"{MODEL} · failed")
     last = log_rows(log_path)[-1]
     assert (last["status"], last["answer"]) == ("failed", partial)
 
@@ -128,7 +129,7 @@ def test_refused_key_says_so_in_one_line_and_shows_no_part_of_the_key(
     seen = stream(http, f"%%stream -m {MODEL} -o out\nhi")
     line = assert_failed_in_one_line(seen, "refused the API key", "401")
     assert_partial_kept(seen, "", log_path)
-    shown = line + seen.markdown + seen.plain + log_path.read_bytes().decode("utf-8", "replace")
+    shown = line + seen.saved.html + seen.plain + log_path.read_bytes().decode("utf-8", "replace")
     for leak in (secret_key, secret_key[-8:], "sk-...", "Incorrect API key"):
         assert leak not in shown
     assert len(server.completion_requests) == 1, "a refused key is not worth retrying"
@@ -177,8 +178,8 @@ def test_one_transient_failure_is_invisible(
     assert seen.lines == []
     assert warnings_logged(caplog) == []
     assert seen.out == reply(12)
-    assert seen.markdown.startswith(reply(12))
-    assert f"{MODEL} · done" in seen.markdown
+    assert seen.saved.answer.renders(reply(12))
+    assert seen.saved.answer.footer.startswith(f"{MODEL} · done")
     assert [r.status for r in server.completion_requests] == [status, 200]
 
 
@@ -268,8 +269,9 @@ def test_interrupt_closes_the_http_stream_leaves_no_thread_and_the_next_run_work
     assert seen.lines[0].startswith("Interrupted after 6 tokens")
     assert "kept in 'out'" in seen.lines[0]
     assert seen.out == reply(6)
-    assert seen.markdown.startswith(reply(6) + "\n")
-    assert "interrupted" in seen.markdown
+    assert seen.saved.answer.renders(reply(6))
+    assert seen.saved.answer.status == "interrupted"
+    assert "interrupted" in seen.saved.answer.footer
     assert ipy_stream_threads() == []
     record = server.completion_requests[-1]
     server.wait_for(lambda: record.client_closed, timeout=10)
@@ -342,9 +344,12 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     assert seen.out[MODEL].startswith(reply(3))
     assert record.text_sent.startswith(seen.out[MODEL])
     assert seen.out["local"].startswith("word word word ")
-    for name in (MODEL, "local"):
-        assert f"{name} · interrupted" in seen.markdown, seen.markdown
-    assert "did not finish" not in seen.markdown
+    footers = [answer.footer for answer in seen.saved.answers]
+    assert [footer.split(" · ")[:2] for footer in footers] == [
+        [MODEL, "interrupted (partial answer)"],
+        ["local", "interrupted (partial answer)"],
+    ], footers
+    assert "did not finish" not in seen.saved.visible
     # Nothing keeps running once the cell has returned, and only one line was printed.
     assert ipy_stream_threads() == []
     assert len(seen.lines) == 1, seen.lines

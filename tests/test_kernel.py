@@ -20,6 +20,7 @@ from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 
 from tests.openai_server import StreamServer, generate_reply
+from tests.saved_output import Saved, saved
 
 pytestmark = pytest.mark.kernel
 
@@ -87,10 +88,10 @@ def evaluate(kc: BlockingKernelClient, expression: str) -> Any:
     return json.loads(text)
 
 
-def final_markdown(messages: list[tuple[float, dict[str, Any]]]) -> str:
+def final_output(messages: list[tuple[float, dict[str, Any]]]) -> Saved:
     updates = [m for _, m in messages if m["msg_type"] == "update_display_data"]
-    assert updates, "the live view was never replaced by the final Markdown"
-    return str(updates[-1]["content"]["data"]["text/markdown"])
+    assert updates, "the live view was never replaced by the final output"
+    return saved(updates[-1]["content"]["data"])
 
 
 def all_text(messages: list[tuple[float, dict[str, Any]]]) -> str:
@@ -117,8 +118,8 @@ def test_answer_grows_live_then_stays_as_markdown_and_in_out_variable(
     assert len(live_updates) >= 5, "the answer did not visibly grow while streaming"
     # ...but not once per token: updates are coalesced.
     assert len(live_updates) < 60
-    # The kept output is the whole answer as Markdown, and -o holds the text.
-    assert final_markdown(messages).startswith(expected.split("\n")[0])
+    # The kept output is the whole answer, rendered, and -o holds the text.
+    assert final_output(messages).answer.renders(expected)
     assert evaluate(kc, "joke") == expected
     # The prompt was filled from the notebook's variables before it was sent.
     (request,) = server.requests
@@ -165,15 +166,16 @@ def test_interrupt_closes_the_response_and_keeps_the_partial_answer(
     assert len(errors) == 1
     assert errors[0]["traceback"][0].startswith("Interrupted after")
     assert "kept in 'partial'" in errors[0]["traceback"][0]
-    markdown = final_markdown(messages)
-    assert "interrupted" in markdown
+    kept = final_output(messages).answer
+    assert kept.status == "interrupted"
+    assert "interrupted" in kept.footer
     partial = evaluate(kc, "partial")
     full = generate_reply(400)
     # Everything that arrived before the interrupt is kept; nothing after it.
     assert partial.startswith("".join(full[:10]))
     assert sent.startswith(partial)
     assert len(partial) < len("".join(full))
-    assert markdown.startswith(partial.split("\n")[0])
+    assert kept.renders(partial)
     # The next stream works.
     server.configure(tokens=5, rate=0)
     reply, _ = execute(kc, "%%stream -m gpt-4o-mini -o again\nAgain")
@@ -210,7 +212,8 @@ def test_drop_mid_stream_keeps_partial_text(
     )
     partial = evaluate(kc, "out")
     assert partial == "".join(generate_reply(50)[:20])
-    assert "failed" in final_markdown(messages)
+    assert final_output(messages).answer.status == "failed"
+    assert final_output(messages).answer.renders(partial)
 
 
 def run_notebook(path: Path, cells: list[str], env: dict[str, str]) -> nbformat.NotebookNode:
@@ -245,9 +248,9 @@ def test_saved_notebook_keeps_the_answer_as_markdown_without_widget_state(
     (output,) = nb.cells[1].outputs
     assert output["output_type"] == "display_data"
     assert WIDGET_MIME not in output["data"]
-    markdown = output["data"]["text/markdown"]
-    assert markdown.startswith("".join(generate_reply(30)).split("\n")[0])
-    assert "gpt-4o-mini · done · " in markdown
+    kept = saved(output["data"])
+    assert kept.answer.renders("".join(generate_reply(30)))
+    assert kept.answer.footer.startswith("gpt-4o-mini · done · ")
     assert KEY not in path.read_text()
 
 
@@ -267,30 +270,32 @@ def execute_quickstart(env: dict[str, str]) -> nbformat.NotebookNode:
     return nb
 
 
-def markdown_outputs(nb: nbformat.NotebookNode) -> list[str]:
+def answer_outputs(nb: nbformat.NotebookNode) -> list[Saved]:
     return [
-        o["data"]["text/markdown"]
+        saved(o["data"])
         for cell in nb.cells
         if cell.cell_type == "code"
         for o in cell.outputs
-        if "text/markdown" in o.get("data", {})
+        if "text/html" in o.get("data", {})
     ]
 
 
 def test_quickstart_runs_with_no_key_on_the_labelled_demo_model() -> None:
     nb = execute_quickstart(kernel_env(None, key=None))
-    answers = markdown_outputs(nb)
+    answers = answer_outputs(nb)
     assert len(answers) == 4
-    assert all("offline `demo` model" in answer for answer in answers)
-    assert any("&lt;img src=x onerror" in answer for answer in answers)
+    assert all("offline demo model" in answer.visible for answer in answers)
+    # The quickstart's hostile prompt is quoted back: shown as text, not as an element.
+    assert any("<img src=x onerror" in answer.visible for answer in answers)
+    assert all("<img" not in answer.html for answer in answers)
 
 
 def test_quickstart_runs_against_an_openai_compatible_server(server: StreamServer) -> None:
     server.configure(tokens=30, rate=0)
     nb = execute_quickstart(kernel_env(server))
-    answers = markdown_outputs(nb)
+    answers = answer_outputs(nb)
     assert len(answers) == 4
-    assert all("demo" not in answer for answer in answers)
+    assert all("demo" not in answer.visible for answer in answers)
     assert len(server.requests) == 4
 
 
@@ -316,7 +321,7 @@ def test_background_run_returns_at_once_and_updates_its_own_cell_later(
     assert update is not None
     assert update["parent_header"]["msg_id"] == msg_id
     expected = "".join(generate_reply(40))
-    assert update["content"]["data"]["text/markdown"].startswith(expected.split("\n")[0])
+    assert saved(update["content"]["data"]).answer.renders(expected)
     assert evaluate(kc, "essay") == expected
 
 
@@ -331,9 +336,11 @@ def test_side_by_side_streams_run_at_the_same_time(
     assert first.finished is not None and second.finished is not None
     assert second.started < first.finished and first.started < second.finished
     assert {r.body["model"] for r in server.requests if r.body} == {"gpt-4o-mini", "gpt-4o"}
-    markdown = final_markdown(messages)
-    assert markdown.index("**gpt-4o-mini**") < markdown.index("**gpt-4o**")
     expected = "".join(generate_reply(30))
+    kept = final_output(messages)
+    assert kept.columns
+    assert [a.footer.split(" · ")[0] for a in kept.answers] == ["gpt-4o-mini", "gpt-4o"]
+    assert all(a.renders(expected) for a in kept.answers)
     assert evaluate(kc, "both") == {"gpt-4o-mini": expected, "gpt-4o": expected}
 
 
@@ -343,8 +350,7 @@ def test_footer_shows_usage_and_the_run_is_in_the_log(
     _, kc = kernel
     server.configure(tokens=12, rate=0)
     _, messages = execute(kc, "%%stream -m gpt-4o-mini\nCount the {animal}")
-    assert " completion tokens" in final_markdown(messages)
-    assert "12 completion tokens" in final_markdown(messages)
+    assert "12 completion tokens" in final_output(messages).answer.footer
     reply, messages = execute(kc, "%stream log -n 1")
     assert reply["content"]["status"] == "ok"
     shown = "".join(m["content"]["text"] for _, m in messages if m["msg_type"] == "stream")
@@ -362,4 +368,4 @@ def test_an_answer_cut_at_the_token_limit_says_so(
     assert reply["content"]["status"] == "ok"
     assert server.requests[-1].body["max_completion_tokens"] == 5
     assert evaluate(kc, "short") == "".join(generate_reply(40)[:5])
-    assert "cut short at the token limit" in final_markdown(messages)
+    assert "cut short at the token limit" in final_output(messages).answer.footer

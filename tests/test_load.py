@@ -17,6 +17,7 @@ from IPython.utils.capture import capture_output
 
 from tests.conftest import log_rows, run
 from tests.openai_server import StreamServer, generate_reply
+from tests.saved_output import saved
 
 MODEL = "gpt-4o-mini"
 
@@ -65,10 +66,9 @@ def test_a_million_character_answer_arrives_whole_in_linear_memory(
     assert http.user_ns["out"] == answer
     (kept,) = captured.final_outputs()
     assert kept["data"]["text/plain"] == answer
-    markdown = kept["data"]["text/markdown"]
-    assert markdown.startswith("# A very long answer\n\n")
-    assert "The last line of the answer: THE END.\n" in markdown
-    assert f"{MODEL} · done" in markdown
+    shown = saved(kept["data"]).answer
+    assert shown.renders(answer)
+    assert shown.footer.startswith(f"{MODEL} · done")
     assert log_rows(log_path)[-1]["answer"] == answer
     # The answer lives in a handful of full copies at once (the server's reply and its
     # record, the client's merged message, the collected parts and their join, the
@@ -133,9 +133,9 @@ def test_twenty_background_streams_each_get_exactly_their_own_text(
     answers = {json.dumps(f["data"]["text/plain"]) for f in finals}
     assert answers == {json.dumps(text) for text in expected.values()}
     for shown in finals:
-        markdown = shown["data"]["text/markdown"]
-        assert sum(f"> {prompt}\n" in markdown for prompt in prompts) == 1
-        assert f"{MODEL} · done" in markdown
+        answer = saved(shown["data"]).answer
+        assert sum(answer.renders(text) for text in expected.values()) == 1
+        assert answer.footer.startswith(f"{MODEL} · done")
     # The run log has all twenty, each answer next to its own prompt.
     rows = log_rows(log_path)
     assert len(rows) == count

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage
 from ipy_stream.demo import DemoChatModel
 from ipy_stream.errors import StreamError
 from tests.conftest import RecordingChatModel, run
+from tests.saved_output import saved
 
 
 def test_answer_streams_to_stdout_and_lands_in_out_variable(
@@ -169,7 +170,7 @@ def test_generic_fake_model_streams_token_by_token(ip: InteractiveShell) -> None
     assert "· 5 tokens ·" in captured.stdout
 
 
-def test_widget_view_is_replaced_by_safe_markdown(
+def test_widget_view_is_replaced_by_sanitized_html_and_the_plain_answer(
     ip: InteractiveShell, fake: RecordingChatModel
 ) -> None:
     fake.reply = "# Title\n\n**bold** <img src=x onerror=alert(1)> [x](javascript:alert(2))"
@@ -180,12 +181,13 @@ def test_widget_view_is_replaced_by_safe_markdown(
     first = captured.displays[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in first
     (kept,) = captured.final_outputs()
-    last = kept["data"]
-    markdown = last["text/markdown"]
-    assert markdown.startswith("# Title\n\n**bold** &lt;img src=x onerror=alert(1)>")
-    assert "[x]\\(javascript:" in markdown
-    assert "model · done" in markdown
-    assert last["text/plain"] == fake.reply
+    shown = saved(kept["data"])
+    assert shown.answer.body_html == (
+        "<h1>Title</h1>\n<p><strong>bold</strong> &lt;img src=x onerror=alert(1)&gt; "
+        "[x](javascript:alert(2))</p>\n"
+    )
+    assert shown.answer.footer.startswith("model · done")
+    assert shown.plain == fake.reply
     assert ip.user_ns["out"] == fake.reply
 
 

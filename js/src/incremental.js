@@ -7,6 +7,10 @@
 // update re-parses and re-renders only the rest (the "open" tail, usually the
 // last paragraph, list or code block), so the cost of a frame does not grow
 // with the answer.
+//
+// Math blocks (`$$` on their own lines) are block tokens with a `map` like any
+// other: they never span a blank line (dollarmath's allowBlankLines is off), so
+// a block before a blank line stays final here too.
 
 const NEWLINE = /\r\n?|\n/g;
 
@@ -20,9 +24,12 @@ export function lineStarts(text) {
   return starts;
 }
 
+// Blank as markdown-it sees it: spaces and tabs only (a no-break space is text).
+const BLANK = /^[ \t]*(?:\r\n?|\n)?$/;
+
 function isBlankLine(text, starts, line) {
   const end = line + 1 < starts.length ? starts[line + 1] : text.length;
-  return text.slice(starts[line], end).trim() === "";
+  return BLANK.test(text.slice(starts[line], end));
 }
 
 /** Top-level blocks: [first token, last token + 1) and the block's line map. */

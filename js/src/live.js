@@ -13,26 +13,34 @@
 // finds the store behind `length` asks the kernel: {type: "resync", have}.
 //
 // DOM: div.ipy-stream[data-status] > div.ipy-stream-body (the rendered Markdown)
-// + div.ipy-stream-footer.
+// + div.ipy-stream-footer, as in the saved output (ipy_stream/saved.py). The
+// Markdown is rendered in the saved output's dialect (markdown.js) and cleaned
+// by DOMPurify with the saved output's policy (ipy_stream/policy.json).
 
-import DOMPurify from "dompurify";
 import { IncrementalRenderer } from "./incremental.js";
 import { createMarkdown } from "./markdown.js";
+import { POLICY } from "./policy.js";
+import { sanitize } from "./sanitize.js";
 import { TextStore } from "./store.js";
 
 const STATUSES = new Set(["streaming", "done", "failed", "interrupted"]);
 const RESYNC_RETRY_MS = 3000;
 
-const PURIFY = {
-  RETURN_DOM_FRAGMENT: true,
-  ADD_ATTR: ["target"],
-  FORBID_TAGS: ["img", "style", "svg", "math", "form", "input", "button", "textarea", "iframe"],
-  FORBID_ATTR: ["style", "src", "srcset"],
-  ALLOWED_URI_REGEXP: /^(?:(?:https?|mailto|ftps?):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i,
-};
-
 let markdown = null;
 const md = () => (markdown ??= createMarkdown());
+
+// In JupyterLab and Notebook 7 the saved output is shown inside an element of
+// class jp-RenderedHTMLCommon, whose styles (the host's rendered Markdown) it
+// takes; the live view takes them too where the host defines them, and its own
+// fallbacks elsewhere (live.css).
+function hostStylesMarkdown() {
+  try {
+    const style = getComputedStyle(document.documentElement);
+    return style.getPropertyValue("--jp-content-font-family").trim() !== "";
+  } catch {
+    return false;
+  }
+}
 
 // One store per model, found again by its `_uid` trait (anywidget hands each
 // callback its own model proxy, so the proxy cannot be the key).
@@ -112,7 +120,7 @@ class BodyView {
   }
 
   #fragment(html) {
-    return DOMPurify.sanitize(html, PURIFY);
+    return sanitize(html);
   }
 
   render(text, generation) {
@@ -164,7 +172,9 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "ipy-stream";
   const body = document.createElement("div");
-  body.className = "ipy-stream-body";
+  // Math stays TeX text: MathJax skips the body but for the math spans.
+  body.className = `ipy-stream-body ${POLICY.math_classes.container}`;
+  if (hostStylesMarkdown()) body.classList.add("jp-RenderedHTMLCommon");
   const footer = document.createElement("div");
   footer.className = "ipy-stream-footer";
   root.append(body, footer);

@@ -60,7 +60,7 @@ SEL_CODE_CELL = "jp-CodeCell"  # class on code cells
 SEL_INPUT_PROMPT = ".jp-InputArea-prompt"  # "[ ]:", "[*]:", "[3]:"
 SEL_OUTPUT_AREA = ".jp-Cell-outputArea"  # the whole output area of one cell
 SEL_OUTPUT = ".jp-OutputArea-output"  # one output (stream, result, display, error)
-SEL_RENDERED_MARKDOWN = ".jp-RenderedMarkdown"
+SEL_SAVED_OUTPUT = ".jp-RenderedHTML"  # the text/html output a finished run leaves
 SEL_EXEC_INDICATOR = ".jp-Notebook-ExecutionIndicator"  # has data-status="idle"|"busy"|...
 SEL_INTERRUPT = '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
 SEL_DIALOG = ".jp-Dialog"
@@ -120,8 +120,12 @@ INIT_SCRIPT = r"""
   const unsafeIn = (root) => {
     const found = [];
     for (const el of root.querySelectorAll('*')) {
+      // Only what outputs show: JupyterLab's own controls around them (icons are SVG)
+      // are not output.
+      if (!el.closest('.jp-OutputArea-output')) { continue; }
       const why = [];
-      if (UNSAFE_TAGS.has(el.tagName)) { why.push('tag'); }
+      // MathJax writes MathML for screen readers inside its own container.
+      if (UNSAFE_TAGS.has(el.tagName) && !el.closest('mjx-container')) { why.push('tag'); }
       for (const a of Array.from(el.attributes)) {
         const name = a.name.toLowerCase();
         const value = (a.value || '').replace(/[\s\u0000-\u001f]+/g, '').toLowerCase();
@@ -976,17 +980,17 @@ class NotebookPage:
         area = self.cell(index).locator(SEL_OUTPUT_AREA).first
         return [str(f) for f in area.evaluate("(el) => window.__ipyTest.unsafeIn(el)")]
 
-    def final_markdown(self, index: int) -> Locator:
-        """The plain ``text/markdown`` output that replaces the widget at the end."""
-        return self.output(index, SEL_RENDERED_MARKDOWN)
+    def final_output(self, index: int) -> Locator:
+        """The ``text/html`` output that replaces the widget at the end."""
+        return self.output(index, SEL_SAVED_OUTPUT)
 
-    def wait_final_markdown(
+    def wait_final_output(
         self, index: int, pattern: re.Pattern[str] | None = None, *, timeout: float = 30.0
     ) -> str:
         """Wait until cell ``index`` holds no live view any more and its (first) final
-        Markdown output is rendered (JupyterLab attaches the element before it renders the
-        Markdown into it): non-empty, and matching ``pattern`` if given. Its inner text."""
-        final = self.final_markdown(index).first
+        output is rendered (JupyterLab attaches the element before it renders the HTML into
+        it): non-empty, and matching ``pattern`` if given. Its inner text."""
+        final = self.final_output(index).first
         deadline = time.monotonic() + timeout
         while True:
             text = final.inner_text() if final.count() else ""
@@ -996,7 +1000,7 @@ class NotebookPage:
             if time.monotonic() > deadline:
                 matching = f" matching {pattern.pattern!r}" if pattern else ""
                 raise AssertionError(
-                    f"cell {index}: no final Markdown{matching} after {timeout}s; "
+                    f"cell {index}: no final output{matching} after {timeout}s; "
                     f"outputs: {self.output_text(index)!r}"
                 )
             self.page.wait_for_timeout(50)

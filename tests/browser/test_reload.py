@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 from ipy_stream.live import CHECKPOINT_LIMIT
 
 from .lab import (
-    SEL_RENDERED_MARKDOWN,
+    SEL_SAVED_OUTPUT,
     SEL_STREAM,
     SEL_STREAM_BODY,
     SEL_STREAM_FOOTER,
@@ -99,7 +99,7 @@ def list_items(markdown: str) -> int:
 def shown_answer(nb: NotebookPage, index: int) -> tuple[str, str]:
     """(answer, footer) as cell ``index`` shows them now: its final Markdown output if it has
     one, else its live view; ("", "") if it shows neither."""
-    final = nb.final_markdown(index)
+    final = nb.final_output(index)
     if final.count():
         body, _, footer = final.first.inner_text().rstrip().rpartition("\n")
         return body, footer.strip()
@@ -233,7 +233,7 @@ def test_reload_mid_stream_catches_up_and_streams_to_the_end(
     assert re.fullmatch(
         rf"gpt-4o-mini · done · \d+ prompt \+ {TOKENS} completion tokens · {STATS}", footer
     ), footer
-    shown = nb.output(1, f"{SEL_RENDERED_MARKDOWN}, {SEL_STREAM_BODY}").first
+    shown = nb.output(1, f"{SEL_SAVED_OUTPUT}, {SEL_STREAM_BODY}").first
     assert shown.locator("li").count() == list_items(expected)
     assert nb.outputs(1).count() == 1
     text = nb.output_text(1)

@@ -11,7 +11,6 @@ import nbformat
 import pytest
 
 from .lab import (
-    SEL_RENDERED_MARKDOWN,
     SEL_STREAM,
     SEL_STREAM_BODY,
     SEL_STREAM_FOOTER,
@@ -127,18 +126,18 @@ def test_run_all_renders_markdown(lab: Lab) -> None:
     nb.run_all()
     assert [nb.prompt(i) for i in (1, 2, 3)] == ["[1]:", "[2]:", "[3]:"]
     assert nb.output_text(3).strip() == sys.executable  # the kernel runs this venv's python
-    md = nb.output(2, SEL_RENDERED_MARKDOWN)
+    md = nb.output(2, ".jp-RenderedMarkdown")
     assert md.inner_text().strip() == "answer 42"
     assert md.locator("strong").inner_text() == "answer"
 
 
 # A stand-in for ipy_stream's DOM contract, to exercise the stream helpers: an HTML widget
 # with the .ipy-stream structure grows word by word, then its display is replaced in place
-# (update_display_data) by a plain text/markdown output.
+# (update_display_data) by an HTML output, as ipy_stream's is.
 STAND_IN = """\
 import time
 import ipywidgets as w
-from IPython.display import Markdown, display
+from IPython.display import HTML, display
 
 def view(status, body):
     return (f'<div class="ipy-stream" data-status="{status}">'
@@ -153,7 +152,7 @@ for word in "one two three four five".split():
     box.value = view("streaming", text)
     time.sleep(0.15)
 box.value = view("done", text)
-handle.update(Markdown(text + "\\n\\n*fake-model*"))
+handle.update(HTML(f"<p>{text}</p><p><em>fake-model</em></p>"))
 """
 
 
@@ -174,7 +173,7 @@ def test_stream_helpers_on_a_stand_in(lab: Lab) -> None:
     assert status.values == ["streaming", "done"]
     assert status.samples[-1].value is None  # the widget is gone...
     assert nb.stream_status(0) is None
-    final = nb.final_markdown(0)  # ...replaced in place by plain Markdown
+    final = nb.final_output(0)  # ...replaced in place by an HTML output
     assert final.inner_text().split("\n")[0] == "one two three four five"
     assert final.locator("em").inner_text() == "fake-model"
     assert nb.outputs(0).count() == 1

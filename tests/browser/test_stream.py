@@ -29,7 +29,7 @@ from .lab import (
     FAKE_KEY,
     INIT_SCRIPT,
     PROJECT_ROOT,
-    SEL_RENDERED_MARKDOWN,
+    SEL_SAVED_OUTPUT,
     SEL_STREAM,
     SEL_STREAM_BODY,
     SEL_STREAM_FOOTER,
@@ -153,8 +153,8 @@ def printed(nb: NotebookPage, index: int) -> Any:
 
 
 def final_answer(nb: NotebookPage, index: int, *, timeout: float = 30.0) -> tuple[str, str]:
-    """Wait for cell ``index``'s final Markdown (footer rendered); (answer, footer line)."""
-    text = nb.wait_final_markdown(index, FINAL_FOOTER, timeout=timeout)
+    """Wait for cell ``index``'s final output (footer rendered); (answer, footer line)."""
+    text = nb.wait_final_output(index, FINAL_FOOTER, timeout=timeout)
     body, _, footer = text.rstrip().rpartition("\n")
     return body, footer.strip()
 
@@ -231,8 +231,8 @@ def test_answer_streams_as_rendered_markdown(lab: Lab, server: StreamServer) -> 
     )
     assert match, footer
     assert int(match.group(1)) == tokens
-    assert count_elements(nb, 1, SEL_RENDERED_MARKDOWN) == MARKDOWN_ELEMENTS
-    assert nb.final_markdown(1).locator("pre code").inner_text().strip() == 'print("hello")'
+    assert count_elements(nb, 1, SEL_SAVED_OUTPUT) == MARKDOWN_ELEMENTS
+    assert nb.final_output(1).locator("pre code").inner_text().strip() == 'print("hello")'
 
     # -o answer holds the whole text
     nb.run_cell(2)
@@ -260,8 +260,8 @@ def test_answer_survives_save_shutdown_and_reopen(lab: Lab, server: StreamServer
     assert WIDGET_MIME not in raw
     outputs = lab.read_notebook(path).cells[1].outputs
     assert [o["output_type"] for o in outputs] == ["display_data"], outputs
-    assert set(outputs[0]["data"]) == {"text/markdown", "text/plain"}
-    assert "gpt-4o-mini · done · " in outputs[0]["data"]["text/markdown"]
+    assert set(outputs[0]["data"]) == {"text/html", "text/plain"}
+    assert "gpt-4o-mini · done · " in outputs[0]["data"]["text/html"]
     assert outputs[0]["data"]["text/plain"] == reply_text(tokens)
 
     nb.shutdown_kernel()
@@ -271,7 +271,7 @@ def test_answer_survives_save_shutdown_and_reopen(lab: Lab, server: StreamServer
     assert footer.startswith("gpt-4o-mini · done · "), footer
     assert nb.outputs(1).count() == 1
     assert_no_widget_leftovers(nb, 1)
-    assert count_elements(nb, 1, SEL_RENDERED_MARKDOWN) == MARKDOWN_ELEMENTS
+    assert count_elements(nb, 1, SEL_SAVED_OUTPUT) == MARKDOWN_ELEMENTS
     assert FAKE_KEY not in nb.page.content()
     nb.screenshot("stream-reopened")
 
@@ -497,7 +497,7 @@ def test_untrusted_output_stays_text(lab: Lab, server: StreamServer, dialogs: li
         assert tag in answer, (tag, answer)
     assert "click" in answer
     assert "javascript:window.__pwned=3" in answer  # the link's target shows, as text
-    nb.final_markdown(1).get_by_text("click").first.click()
+    nb.final_output(1).get_by_text("click").first.click()
     assert window_pwned(nb) is None
     assert nb.unsafe_seen(unsafe, stop=True) == []
 
@@ -519,7 +519,7 @@ def test_untrusted_output_stays_text(lab: Lab, server: StreamServer, dialogs: li
             break
         nb.page.wait_for_timeout(50)
     assert dialogs == ["alert: probe"]
-    nb.final_markdown(1).first.evaluate(
+    nb.final_output(1).first.evaluate(
         """(el) => el.insertAdjacentHTML('beforeend',
              '<img alt=probe src=x><a href="javascript:void 0">probe</a>')"""
     )
@@ -556,7 +556,7 @@ def test_models_side_by_side(lab: Lab, server: StreamServer) -> None:
         labels = footers.all_inner_texts()
         nb.screenshot("stream-side-by-side")
         nb.wait_run_done(watch, 1, timeout=60)
-        text = nb.wait_final_markdown(1, re.compile(r"gpt-4o · done · .*\s*$"))
+        nb.wait_final_output(1, re.compile(r"gpt-4o · done · .*\s*$"))
     assert labels[0].startswith("gpt-4o-mini · "), labels
     assert labels[1].startswith("gpt-4o · "), labels
     for rec in (left, right):
@@ -568,18 +568,21 @@ def test_models_side_by_side(lab: Lab, server: StreamServer) -> None:
     models = sorted(r.body["model"] for r in server.completion_requests if r.body)
     assert models == ["gpt-4o", "gpt-4o-mini"]
 
-    # one Markdown output with both whole answers, each labelled with its model
+    # one output with both whole answers side by side, each with its own footer
     assert nb.outputs(1).count() == 1
     assert_no_widget_leftovers(nb, 1)
-    labels = nb.final_markdown(1).locator("strong").all_inner_texts()
-    assert labels[0] == "gpt-4o-mini" and "gpt-4o" in labels[1:], labels
-    first, _, second = text.partition("\ngpt-4o\n")
-    assert second, text
+    panes = nb.final_output(1).locator(".ipy-stream-saved")
+    assert panes.count() == 2
+    left_box, right_box = panes.nth(0).bounding_box(), panes.nth(1).bounding_box()
+    assert left_box is not None and right_box is not None
+    assert left_box["x"] + left_box["width"] <= right_box["x"], (left_box, right_box)
+    assert abs(left_box["y"] - right_box["y"]) < 1, (left_box, right_box)
     expected = visible(reply_text(tokens))
-    assert re.fullmatch(
-        rf"gpt-4o-mini {re.escape(expected)} gpt-4o-mini · done · .* · {STATS}", squash(first)
-    ), squash(first)
-    assert re.fullmatch(rf"{re.escape(expected)} gpt-4o · done · .* · {STATS}", squash(second))
+    for i, name in enumerate(["gpt-4o-mini", "gpt-4o"]):
+        body = panes.nth(i).locator(".ipy-stream-body").inner_text()
+        footer = panes.nth(i).locator(".ipy-stream-footer").inner_text().strip()
+        assert squash(body) == expected
+        assert re.fullmatch(rf"{re.escape(name)} · done · .* · {STATS}", footer), footer
 
     nb.run_cell(2)
     assert printed(nb, 2) == {"gpt-4o-mini": reply_text(tokens), "gpt-4o": reply_text(tokens)}
@@ -602,7 +605,7 @@ def test_interrupt_side_by_side_keeps_both_partial_answers(lab: Lab, server: Str
     for i in range(2):
         bodies.nth(i).filter(has_text="second item").wait_for(timeout=20_000)
     nb.interrupt(1)
-    text = nb.wait_final_markdown(1, FINAL_FOOTER, timeout=10)
+    text = nb.wait_final_output(1, FINAL_FOOTER, timeout=10)
     nb.wait_kernel_idle(timeout=10)
     nb.run_cell(2, timeout=20)
     both = printed(nb, 2)
@@ -678,9 +681,9 @@ def test_background_run_and_stop_button(lab: Lab, server: StreamServer) -> None:
     nb.save()
     outputs = lab.read_notebook(path).cells[1].outputs
     assert all(WIDGET_MIME not in o.get("data", {}) for o in outputs), outputs
-    markdown = [o for o in outputs if "text/markdown" in o.get("data", {})]
-    assert len(markdown) == 1
-    assert markdown[0]["data"]["text/plain"] == essay
+    kept = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert len(kept) == 1
+    assert kept[0]["data"]["text/plain"] == essay
 
     # the Stop button leaves the answer and nothing else (it once also left "Error in
     # TokenHandler.on_llm_new_token callback: StopRequested()" on stderr)
@@ -822,8 +825,8 @@ def test_a_million_character_answer_keeps_the_page_usable(lab: Lab, server: Stre
     nb.run_cell(0)
     nb.run_cell(1, timeout=120)
     # the kept Markdown holds the whole answer, up to its last words
-    nb.wait_final_markdown(1, timeout=60)
-    assert "THE END" in nb.final_markdown(1).inner_text()
+    nb.wait_final_output(1, timeout=60)
+    assert "THE END" in nb.final_output(1).inner_text()
     # and the notebook still answers: the next cell runs and shows its output
     nb.run_cell(2, timeout=30)
     assert printed(nb, 2) == len(answer)

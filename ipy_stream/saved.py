@@ -1,0 +1,81 @@
+"""The output a finished run leaves in the notebook: sanitized HTML and the plain text.
+
+This replaces the live view when a stream ends, and is what saved, exported
+(nbconvert), executed (papermill, nbclient) and re-opened notebooks show. It holds
+exactly two types: ``text/html``, the answer rendered once and sanitized
+(:mod:`ipy_stream.render`), and ``text/plain``, the answer as received. No other rich
+type is kept, so no frontend can pick one that renders the answer another way.
+
+The layout mirrors the live view (``js/src/live.css``), with its styles written inline
+because a re-opened notebook loads no stylesheet of ours: a coloured rule on the left,
+the answer in the host's own rendered-Markdown styles, a small footer under it, and
+several answers side by side in columns. Every text in it that does not come from this
+module (the answer, the footer with a server's error message, a model's name) is
+rendered or escaped, then sanitized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ipy_stream.outcome import Status
+from ipy_stream.render import POLICY, escape, sanitize
+
+__all__ = ["SavedAnswer", "final_bundle"]
+
+_RULE_COLORS = {
+    "streaming": "var(--jp-brand-color1, #1976d2)",
+    "done": "var(--jp-border-color1, #bdbdbd)",
+    "failed": "var(--jp-error-color1, #d32f2f)",
+    "interrupted": "var(--jp-warn-color1, #f57c00)",
+}
+_FOOTER_STYLE = (
+    "font-family: var(--jp-ui-font-family, system-ui, sans-serif); "
+    "font-size: var(--jp-ui-font-size0, 11px); line-height: 1.5; padding-bottom: 2px"
+)
+_FOOTER_COLORS = {"failed": "var(--jp-error-color1, #d32f2f)"}
+_GRID_STYLE = "display: flex; gap: 12px; align-items: flex-start; width: 100%"
+_PANE_STYLE = "flex: 1 1 0; min-width: 0"
+
+
+@dataclass(frozen=True)
+class SavedAnswer:
+    """One model's part of the saved output."""
+
+    text: str
+    """The answer as received (Markdown)."""
+    html: str
+    """The answer rendered and sanitized: only what :mod:`ipy_stream.render` returns."""
+    footer: str
+    """The summary line (model, status, tokens, timings), plain text."""
+    status: Status
+    label: str
+    """The model's name, as given with ``-m``."""
+
+
+def _answer_html(answer: SavedAnswer) -> str:
+    footer_color = _FOOTER_COLORS.get(answer.status, "var(--jp-ui-font-color2, #757575)")
+    return (
+        f'<div class="ipy-stream-saved" data-status="{answer.status}" '
+        f'style="border-left: 3px solid {_RULE_COLORS[answer.status]}; padding-left: 10px">'
+        f'<div class="ipy-stream-body {POLICY["math_classes"]["container"]}">'
+        f"{answer.html}</div>"
+        f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; color: {footer_color}">'
+        f"{sanitize(escape(answer.footer))}</div></div>"
+    )
+
+
+def final_bundle(answers: Sequence[SavedAnswer]) -> dict[str, str]:
+    """The output that stays in the notebook: ``text/html`` and ``text/plain``."""
+    if len(answers) == 1:
+        html = _answer_html(answers[0])
+        plain = answers[0].text
+    else:
+        panes = "".join(
+            f'<div class="ipy-stream-pane" style="{_PANE_STYLE}">{_answer_html(a)}</div>'
+            for a in answers
+        )
+        html = f'<div class="ipy-stream-grid" style="{_GRID_STYLE}">{panes}</div>'
+        plain = "\n\n".join(f"── {a.label} ──\n{a.text}" for a in answers)
+    return {"text/html": html, "text/plain": plain}
