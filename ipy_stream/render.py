@@ -18,7 +18,7 @@ kept is HTML that a real sanitizer has cleaned.
   container MathJax skips (``mathjax_ignore``), and only the math spans that this
   module writes are processed again. Math that uses TeX commands able to make links,
   styles or new macros is shown as code instead.
-* **Code is highlighted** with Pygments, as ``<div class="highlight">``, which
+* **Code is highlighted** with Pygments, as ``<pre class="highlight">``, which
   JupyterLab, Notebook 7 and nbconvert colour with the notebook's theme.
 """
 
@@ -89,7 +89,7 @@ def _code_block(code: str, info: str) -> str:
     body = escape(code)
     if language is not None and len(code) <= _HIGHLIGHT_LIMIT:
         body = _highlight(code, language)
-    return f'<div class="highlight"><pre><code>{body}</code></pre></div>\n'
+    return f'<pre class="highlight"><code>{body}</code></pre>\n'
 
 
 # Pygments token kinds -> the classes that Jupyter's Pygments theme (jupyterlab_pygments,
@@ -199,7 +199,8 @@ def _markdown() -> MarkdownIt:
 def _classes() -> dict[str, set[str]]:
     math = {name for value in POLICY["math_classes"].values() for name in value.split()}
     return {
-        "div": {"highlight", "ipy-math", "ipy-math-display", *math},
+        "div": {"ipy-math", "ipy-math-display", *math},
+        "pre": {"highlight"},
         "span": set(HIGHLIGHT_CLASSES) | math,
         "code": set(),
     }

@@ -59,7 +59,7 @@ def _answer_html(answer: SavedAnswer) -> str:
     return (
         f'<div class="ipy-stream-saved" data-status="{answer.status}" '
         f'style="border-left: 3px solid {_RULE_COLORS[answer.status]}; padding-left: 10px">'
-        f'<div class="ipy-stream-body {POLICY["math_classes"]["container"]}">'
+        f'<div class="ipy-stream-body jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
         f"{answer.html}</div>"
         f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; color: {footer_color}">'
         f"{sanitize(escape(answer.footer))}</div></div>"

@@ -160,17 +160,17 @@ def test_code_in_a_table_reads_as_written() -> None:
 def test_fenced_code_is_highlighted_for_jupyters_pygments_theme() -> None:
     html = body_of('```python\ndef f(x):\n    return "<b>" + 1 if x in y else 0  # done\n```')
     assert html == (
-        '<div class="highlight"><pre><code><span class="k">def </span>f(x):\n'
+        '<pre class="highlight"><code><span class="k">def </span>f(x):\n'
         '    <span class="k">return </span><span class="s">"&lt;b&gt;" </span>'
         '+ <span class="m">1 </span><span class="k">if </span>x <span class="k">in </span>'
         'y <span class="k">else </span><span class="m">0  </span><span class="c"># done\n'
-        "</span></code></pre></div>\n"
+        "</span></code></pre>\n"
     )
 
 
 def test_code_in_an_unknown_language_is_shown_plain() -> None:
     assert body_of("```brainfuck\n+[<>]\n```") == (
-        '<div class="highlight"><pre><code>+[&lt;&gt;]\n</code></pre></div>\n'
+        '<pre class="highlight"><code>+[&lt;&gt;]\n</code></pre>\n'
     )
 
 
@@ -211,7 +211,10 @@ def test_the_saved_output_is_html_and_plain_text_only() -> None:
     assert set(bundle) == {"text/html", "text/plain"}
     assert bundle["text/plain"] == "# Hi"
     html = bundle["text/html"]
-    assert '<div class="ipy-stream-body mathjax_ignore tex2jax_ignore"><h1>Hi</h1>\n</div>' in html
+    assert (
+        '<div class="ipy-stream-body jp-RenderedHTMLCommon mathjax_ignore tex2jax_ignore">'
+        "<h1>Hi</h1>\n</div>"
+    ) in html
     assert "gpt-4o-mini · done · 3 tokens · 1.0 s</div>" in html
 
 
@@ -314,9 +317,7 @@ def test_nbconvert_exports_generated_attacks(answers: list[str]) -> None:
 # -- the live view speaks the same dialect ---------------------------------------------------
 
 JS = Path(__file__).resolve().parent.parent / "js"
-_HIGHLIGHTED = re.compile(
-    r'(<div class="highlight"><pre><code)[^>]*>(.*?)(</code></pre></div>)', re.S
-)
+_HIGHLIGHTED = re.compile(r'(<pre class="highlight"><code)[^>]*>(.*?)(</code></pre>)', re.S)
 
 
 def _without_highlighting(html: str) -> str:

@@ -4,7 +4,7 @@
 // (dollarmath.js) kept as text in the spans the notebook's MathJax typesets,
 // math that uses risky TeX commands shown as code, links only to the policy's
 // schemes (http, https, mailto), images shown as links (nothing is fetched),
-// and code blocks as <div class="highlight">, highlighted by highlight.js.
+// and code blocks as <pre class="highlight">, highlighted by highlight.js.
 //
 // Everything but the code blocks' highlighting renders to the same HTML as
 // render.py before its sanitizer (test/dialect-cases.json, test/render-cases.mjs);
@@ -108,7 +108,7 @@ export function isSafeUrl(url) {
   return match !== null && SCHEMES.has(match[1]);
 }
 
-/** A fenced or indented code block, as <div class="highlight"> (render.py's _code_block). */
+/** A fenced or indented code block, as <pre class="highlight"> (render.py's _code_block). */
 function codeBlock(code, info) {
   const word = split(info)[0];
   const language = word === undefined ? undefined : LANGUAGES.get(word.toLowerCase());
@@ -122,7 +122,7 @@ function codeBlock(code, info) {
       // Highlighting is decoration: keep the plain, escaped code.
     }
   }
-  return `<div class="highlight"><pre><code${attributes}>${body}</code></pre></div>\n`;
+  return `<pre class="highlight"><code${attributes}>${body}</code></pre>\n`;
 }
 
 function renderCode(tokens, idx) {

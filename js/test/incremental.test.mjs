@@ -92,7 +92,7 @@ test("an open code fence stays open and highlighted", () => {
   const { open } = renderer.update("Intro\n\n```js\nconst a = 1;\n");
   assert.match(
     open,
-    /^<div class="highlight"><pre><code class="hljs language-javascript"><span class="hljs-keyword">const<\/span>/,
+    /^<pre class="highlight"><code class="hljs language-javascript"><span class="hljs-keyword">const<\/span>/,
   );
 });
 

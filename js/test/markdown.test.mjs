@@ -100,26 +100,26 @@ test("table alignment is a text-align style, nothing else", () => {
   }
 });
 
-test("code blocks are div.highlight; known languages highlighted, the rest escaped", () => {
+test("code blocks are pre.highlight; known languages highlighted, the rest escaped", () => {
   assert.equal(
     md.render("```python\nx = 'a'  # c\n```"),
-    '<div class="highlight"><pre><code class="hljs language-python">x = <span class="hljs-string">&#x27;a&#x27;</span>  <span class="hljs-comment"># c</span>\n</code></pre></div>\n',
+    '<pre class="highlight"><code class="hljs language-python">x = <span class="hljs-string">&#x27;a&#x27;</span>  <span class="hljs-comment"># c</span>\n</code></pre>\n',
   );
   assert.equal(
     md.render("```\n<b>&'\n```"),
-    '<div class="highlight"><pre><code>&lt;b&gt;&amp;&#x27;\n</code></pre></div>\n',
+    '<pre class="highlight"><code>&lt;b&gt;&amp;&#x27;\n</code></pre>\n',
   );
   assert.equal(
     md.render("    <i>\n"),
-    '<div class="highlight"><pre><code>&lt;i&gt;\n</code></pre></div>\n',
+    '<pre class="highlight"><code>&lt;i&gt;\n</code></pre>\n',
   );
   // render.py's language names; highlight.js's own aliases are not used.
   assert.match(md.render("```C++ extra words\nint a;\n```"), /<code class="hljs language-cpp">/);
   assert.match(md.render("```pycon\n>>> 1\n```"), /<code class="hljs language-python-repl">/);
   assert.match(md.render("```console\n$ ls\n```"), /<code class="hljs language-shell">/);
-  assert.match(md.render("```jsx\nx\n```"), /<pre><code>x\n/);
+  assert.match(md.render("```jsx\nx\n```"), /<pre class="highlight"><code>x\n/);
   // The info string never reaches the markup.
-  assert.match(md.render('```"><script>\nx\n```'), /<pre><code>x\n/);
+  assert.match(md.render('```"><script>\nx\n```'), /<pre class="highlight"><code>x\n/);
 });
 
 test("images are links (nothing is fetched), unsafe ones are text", () => {
