@@ -10,11 +10,12 @@ whose ``value`` is set to the whole answer, rendered to HTML, again and again.
   (the update is not deferred to a timer; the next token or ``finish`` shows it).
 
 They have the constructor and methods the magic uses (``WidgetView(label, *,
-interval=...)``, ``.widget``, ``append``, ``finish``, ``close``) and :func:`use` puts one in
-place by replacing ``ipy_stream.magic.WidgetView``, so a run still goes through the real
-``%%stream`` magic, the real ``ChatOpenAI`` client and real HTTP. The widget carries the
-class ``ipy-stream-body`` so the benchmark's DOM probe finds the text the same way as in
-the product's view. ``use(name, record_to=path)`` also notes when each token reaches the
+interval=...)``, ``.widget``, ``append``, ``finish``, ``saved``, ``close``) and
+:func:`use` puts one in place by replacing ``ipy_stream.magic.WidgetView``, so a run
+still goes through the real ``%%stream`` magic, the real ``ChatOpenAI`` client and real
+HTTP. The widget carries the class ``ipy-stream-body`` so the benchmark's DOM probe
+finds the text the same way as in the product's view. ``use(name, record_to=path)``
+also notes when each token reaches the
 view. Runs inside the kernel.
 """
 
@@ -59,8 +60,22 @@ class PerTokenView:
         self._show("".join(self._parts))
 
     def finish(self, outcome: Any) -> None:
-        """Show the final text (the magic replaces the widget with Markdown right after)."""
+        """Show the final text (the magic replaces the widget with its saved output next)."""
         self._show(outcome.text)
+
+    def saved(self, outcome: Any, *, with_message: bool = True) -> Any:
+        """The saved output, as the product makes it (the whole answer rendered at the end)."""
+        from ipy_stream.outcome import footer_text
+        from ipy_stream.render import render_markdown
+        from ipy_stream.saved import SavedAnswer
+
+        return SavedAnswer(
+            text=outcome.text,
+            html=render_markdown(outcome.text),
+            footer=footer_text(self._label, outcome, with_message=with_message),
+            status=outcome.status,
+            label=self._label,
+        )
 
     def close(self) -> None:
         """Release the widget."""

@@ -3,7 +3,7 @@
 // window.__bench.start(cell) watches one notebook cell:
 // * visibility: a MutationObserver on the cell schedules one check per animation frame;
 //   the check reads only the tail of the text of the last `.ipy-stream-body` in the
-//   cell's outputs (or, once the live view is gone, of the final `.jp-RenderedMarkdown`)
+//   cell's outputs (or, once the live view is gone, of the saved output's body)
 //   and records [Date.now(), highest marker number wN seen, "live"|"final"] whenever the
 //   highest marker grows. The answer only grows at its end, so marker N visible means
 //   every token up to N is.
@@ -54,10 +54,10 @@
         st.frames += 1;
         if (!st.sawRunning) { return; }  // outputs of an earlier run
         const now = Date.now();
-        let body = lastOf(area, '.ipy-stream-body');
+        let body = lastOf(area, '.ipy-stream-body:not(.ipy-stream-saved .ipy-stream-body)');
         let where = 'live';
         if (body) { st.liveSeen = true; } else {
-          body = lastOf(area, '.jp-RenderedMarkdown');
+          body = lastOf(area, '.ipy-stream-saved .ipy-stream-body');
           where = 'final';
         }
         if (!body) { return; }

@@ -512,7 +512,8 @@ class Bench:
         assert self.page is not None and self.nb is not None
         try:
             self.page.wait_for_function(
-                """(el) => !el.querySelector('.ipy-stream-body') &&
+                """(el) => !el.querySelector(
+                              '.ipy-stream-body:not(.ipy-stream-saved .ipy-stream-body)') &&
                           Array.from(el.querySelectorAll('.jp-RenderedHTML'))
                                .some((m) => m.textContent.trim() !== '')""",
                 arg=self.nb.cell(CELL_STREAM).element_handle(),
@@ -659,7 +660,7 @@ class Bench:
         self.use_view(view)
         self.nb.run_cell(CELL_STREAM, timeout=60)
         if not self.wait_final(30):
-            raise HarnessError(f"warm-up of {view}: no final Markdown")
+            raise HarnessError(f"warm-up of {view}: no saved output")
 
     def overhead(self, view: str, scenario: Scenario, text: str) -> dict[str, Any]:
         assert self.model is not None and self.nb is not None
@@ -780,7 +781,7 @@ def page_figures(obs: Observation) -> dict[str, Any]:
         "longtask_max_ms": max((d for _, d in longtasks), default=0.0),
         "frames": obs.page.get("frames"),
     }
-    # the live phase: until the kernel published the final Markdown (update_display_data)
+    # the live phase: until the kernel published the saved output (update_display_data)
     final_at = min((m[0] for m in obs.iopub if m[2] == "update_display_data"), default=None)
     if final_at is not None:
         fig["longtask_live_ms"] = sum(d for s, d in longtasks if s / 1000.0 < final_at)
@@ -903,7 +904,7 @@ def report(
     lines += [
         "",
         "Latency: a marker word's first appearance in the page (`.ipy-stream-body`, or "
-        "the final Markdown once the live view is gone) minus the moment the server flushed "
+        "the saved output once the live view is gone) minus the moment the server flushed "
         "that token. IOPub counted by a second subscriber to the kernel; WS bytes by CDP. "
         "See benchmarks/README.md for every figure.",
     ]

@@ -24,17 +24,24 @@ from ipy_stream.render import POLICY, escape, sanitize
 
 __all__ = ["SavedAnswer", "final_bundle"]
 
+# Each colour as a literal, then as the theme's variable: a notebook that is not trusted
+# has its outputs' styles filtered (JupyterLab drops var()), and keeps the literal.
 _RULE_COLORS = {
-    "streaming": "var(--jp-brand-color1, #1976d2)",
-    "done": "var(--jp-border-color1, #bdbdbd)",
-    "failed": "var(--jp-error-color1, #d32f2f)",
-    "interrupted": "var(--jp-warn-color1, #f57c00)",
+    "streaming": ("#1976d2", "var(--jp-brand-color1, #1976d2)"),
+    "done": ("#bdbdbd", "var(--jp-border-color1, #bdbdbd)"),
+    "failed": ("#d32f2f", "var(--jp-error-color1, #d32f2f)"),
+    "interrupted": ("#f57c00", "var(--jp-warn-color1, #f57c00)"),
+}
+_FOOTER_COLORS = {
+    "failed": ("#d32f2f", "var(--jp-error-color1, #d32f2f)"),
+    None: ("#757575", "var(--jp-ui-font-color2, #757575)"),
 }
 _FOOTER_STYLE = (
+    "font-family: system-ui, sans-serif; "
     "font-family: var(--jp-ui-font-family, system-ui, sans-serif); "
-    "font-size: var(--jp-ui-font-size0, 11px); line-height: 1.5; padding-bottom: 2px"
+    "font-size: 11px; font-size: var(--jp-ui-font-size0, 11px); "
+    "line-height: 1.5; padding-bottom: 2px"
 )
-_FOOTER_COLORS = {"failed": "var(--jp-error-color1, #d32f2f)"}
 _GRID_STYLE = "display: flex; gap: 12px; align-items: flex-start; width: 100%"
 _PANE_STYLE = "flex: 1 1 0; min-width: 0"
 
@@ -55,13 +62,16 @@ class SavedAnswer:
 
 
 def _answer_html(answer: SavedAnswer) -> str:
-    footer_color = _FOOTER_COLORS.get(answer.status, "var(--jp-ui-font-color2, #757575)")
+    rule, rule_theme = _RULE_COLORS[answer.status]
+    color, color_theme = _FOOTER_COLORS.get(answer.status, _FOOTER_COLORS[None])
     return (
         f'<div class="ipy-stream-saved" data-status="{answer.status}" '
-        f'style="border-left: 3px solid {_RULE_COLORS[answer.status]}; padding-left: 10px">'
+        f'style="border-left: 3px solid {rule}; border-left: 3px solid {rule_theme}; '
+        'padding-left: 10px">'
         f'<div class="ipy-stream-body jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
         f"{answer.html}</div>"
-        f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; color: {footer_color}">'
+        f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; '
+        f'color: {color}; color: {color_theme}">'
         f"{sanitize(escape(answer.footer))}</div></div>"
     )
 
