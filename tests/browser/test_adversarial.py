@@ -283,6 +283,15 @@ def test_hostile_answers_never_run_in_jupyterlab_live_saved_reopened_or_exported
     nb.reopen()
     for index in range(1, len(cells)):
         nb.wait_final_output(index, timeout=60)
+    # trusted: JupyterLab inserts these outputs' HTML as it is, without its own sanitizer
+    trusted = nb.page.evaluate(
+        """(path) => {
+          const cells = window.__ipyTest.panelFor(path).content.model.cells;
+          return Array.from({length: cells.length}, (_, i) => cells.get(i).trusted);
+        }""",
+        nb.path,
+    )
+    assert trusted == [True] * len(cells), trusted
     assert nb.page.locator(f"{OUTPUTS} .ipy-stream-saved").count() == len(cells) - 1
     nb.page.locator(f"{OUTPUTS} mjx-container").first.wait_for(timeout=30_000)
     assert violations(nb.page, OUTPUTS) == []
