@@ -459,7 +459,13 @@ class StreamMagics(Magics):
             return
         if command == "log":
             limit, search = _log_arguments(rest)
-            runs = RunLog(self.log_path).recent(limit, search)
+            try:
+                runs = RunLog(self.log_path).recent(limit, search)
+            except (OSError, sqlite3.Error) as exc:
+                raise UsageError(
+                    f"%stream log: could not read the run log at {self.log_path} ({exc}); "
+                    "point %config StreamMagics.log_path at another file."
+                ) from None
             print(format_log(runs, self.log_path, search))
             return
         raise UsageError(

@@ -87,12 +87,27 @@ class LoggedRun:
     answer: str
 
 
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    """One lock per file, whichever RunLog object (and thread) writes to it."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') that finds ``text`` anywhere."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class RunLog:
     """Appends runs to, and reads them from, one SQLite file (created on first use)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self._lock = threading.Lock()
+        self._lock = _lock_for(self.path)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -153,10 +168,9 @@ class RunLog:
         args: list[Any] = []
         if search:
             query += " WHERE messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
-            pattern = (
-                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            )
-            args += [pattern, pattern]
+            # The messages are stored as JSON: look for the text as JSON writes it there.
+            in_json = json.dumps(search, ensure_ascii=False)[1:-1]
+            args += [_like(in_json), _like(search)]
         query += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         with self._lock, self._connect() as connection:

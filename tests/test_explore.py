@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableLambda
 
 from ipy_stream.panes import Panes
+from ipy_stream.runlog import RunLog
 from tests.conftest import RecordingChatModel, log_rows, run
 from tests.saved_output import saved
 
@@ -304,6 +306,43 @@ def test_percent_stream_log_shows_and_searches_recent_runs(
     assert "plums" not in shown.stdout
     result, _ = run(ip, "%stream log -n many")
     assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_percent_stream_log_finds_prompts_with_quotes_backslashes_and_newlines(
+    ip: InteractiveShell, fake: RecordingChatModel, log_path: Path
+) -> None:
+    # The prompt is stored as JSON, where these characters are escaped; the answer is not.
+    fake.reply = "fine"
+    ip.user_ns["model"] = fake
+    run(ip, '%%stream -m model\nWhat does "C:\\temp" mean?\nAnd tabs\tor "quotes"?')
+    run(ip, "%%stream -m model\nSomething else")
+    for search in ['"C:\\temp"', 'tabs\tor "quotes"']:
+        _, shown = run(ip, "%stream log " + shlex.quote(search))
+        assert "What does" in shown.stdout, (search, shown.stdout)
+        assert "Something else" not in shown.stdout, search
+    # A line magic cannot hold a newline; the log's own search can.
+    (found,) = RunLog(log_path).recent(search="mean?\nAnd")
+    assert found.prompt.startswith('What does "C:\\temp" mean?')
+
+
+def test_percent_stream_log_on_a_file_that_is_not_a_run_log_says_so_in_one_line(
+    ip: InteractiveShell, log_path: Path
+) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_bytes(b"this is not an SQLite database" * 100)
+    result, shown = run(ip, "%stream log")
+    assert isinstance(result.error_in_exec, UsageError)
+    message = str(result.error_in_exec)
+    assert "\n" not in message
+    assert str(log_path) in message
+    assert "Traceback" not in shown.stdout + shown.stderr
+
+
+def test_every_run_log_object_for_one_file_shares_one_lock(tmp_path: Path) -> None:
+    # Background runs each write through their own RunLog: the lock must be the file's.
+    first, second = RunLog(tmp_path / "runs.sqlite3"), RunLog(str(tmp_path / "runs.sqlite3"))
+    assert first._lock is second._lock
+    assert RunLog(tmp_path / "other.sqlite3")._lock is not first._lock
 
 
 def test_log_can_be_switched_off(
