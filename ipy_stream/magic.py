@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import math
 import os
+import re
 import shlex
 import sqlite3
 import sys
@@ -224,7 +226,12 @@ class StreamMagics(Magics):
             argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"%%stream {line.strip()}: {exc} (check the quotes).") from None
-        args = self.stream.parser.parse_args(argv)
+        parser = self.stream.parser
+        try:
+            args = parser.parse_args(argv)
+        except UsageError as exc:
+            options = [name for action in parser._actions for name in action.option_strings]
+            raise UsageError(_explain_arguments(str(exc), options)) from None
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o {args.out}: not a valid variable name.")
         if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
@@ -505,6 +512,19 @@ class StreamMagics(Magics):
 def _password(url: str | None) -> str | None:
     """The password in a ``user:password@host`` URL, to keep it out of messages."""
     return urlsplit(url).password if url else None
+
+
+def _explain_arguments(message: str, options: Sequence[str]) -> str:
+    """argparse's complaint about unknown arguments, saying which and what was meant."""
+    match = re.match(r"unrecognized arguments: (\S+)", message)
+    if match is None:
+        return message
+    word = match.group(1)
+    if not word.startswith("-"):
+        return f"%%stream: unexpected {word!r}; options start with - (%%stream? lists them)."
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "%%stream? lists the options."
+    return f"%%stream: unknown option {word}; {hint}"
 
 
 def _log_arguments(words: list[str]) -> tuple[int, str | None]:

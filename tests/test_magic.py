@@ -274,3 +274,23 @@ def test_view_bug_shows_a_traceback_not_a_model_failure(
     ip.user_ns["model"] = fake
     result, _ = run(ip, "%%stream -m model\nhi")
     assert isinstance(result.error_in_exec, ZeroDivisionError)
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("--temprature 0.2", "%%stream: unknown option --temprature; did you mean --temperature?"),
+        ("--timout 5", "%%stream: unknown option --timout; did you mean --timeout?"),
+        ("--sytem hi", "%%stream: unknown option --sytem; did you mean --system?"),
+        ("--zzz", "%%stream: unknown option --zzz; %%stream? lists the options."),
+        ("gpt-4o", "%%stream: unexpected 'gpt-4o'; options start with - (%%stream? lists them)."),
+    ],
+)
+def test_a_mistyped_option_is_named_with_the_closest_one(
+    ip: InteractiveShell, fake: RecordingChatModel, line: str, said: str
+) -> None:
+    ip.user_ns["model"] = fake
+    result, _ = run(ip, f"%%stream -m model {line}\nhi")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec) == said
+    assert fake.calls == [], "nothing is sent"
