@@ -19,7 +19,12 @@ from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import (
+    MagicHelpFormatter,
+    argument,
+    kwds,
+    magic_arguments,
+)
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
 from ipy_stream.chain import HISTORY, build_chain, build_template, message_dicts, turn_messages
@@ -50,6 +55,13 @@ class _Run:
     params: dict[str, Any]
     panes: Panes | None = None
     display_id: str | None = None
+
+
+class _PlainHelp(MagicHelpFormatter):
+    """%%stream? as plain text: a usage line, not a reStructuredText code block."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = "Usage: %%") -> None:
+        super().add_usage(usage, actions, groups, prefix)
 
 
 @magics_class
@@ -126,6 +138,7 @@ class StreamMagics(Magics):
         self._log_warned = False
 
     @magic_arguments()
+    @kwds(formatter_class=_PlainHelp)
     @argument(
         "-m",
         "--model",
@@ -160,17 +173,17 @@ class StreamMagics(Magics):
     def stream(self, line: str, cell: str | None = None) -> None:
         """Stream a model's answer to the cell's prompt, live, as Markdown.
 
-        The cell is a prompt template: ``{name}`` is replaced by the notebook
-        variable ``name``; write ``{{`` and ``}}`` for literal braces. Lines that are
-        exactly ``system:``, ``user:`` or ``assistant:`` start messages of that role.
+        The cell is a prompt template: {name} is replaced by the notebook variable
+        name; write {{ and }} for literal braces. Lines that are exactly system:,
+        user: or assistant: start messages of that role.
 
-        The answer appears while it is generated, stays in the notebook rendered
-        (sanitized HTML and the plain text, so saved and exported notebooks show it),
-        and with ``-o NAME`` is stored in the variable ``NAME``. Raw HTML in answers
-        is shown as text, never run.
-        Interrupt the kernel to stop a stream: the partial answer is kept.
+        The answer appears while it is generated and stays in the notebook, rendered
+        (sanitized HTML and the plain text), so saved and exported notebooks show it;
+        with -o NAME it is also stored in the variable NAME. HTML in answers is shown
+        as text, never run. Interrupt the kernel to stop a stream: the partial answer
+        is kept.
 
-        Examples::
+        Examples:
 
             %%stream -m demo
             Tell me a joke about {animal}
@@ -190,15 +203,15 @@ class StreamMagics(Magics):
             %%stream --bg -o essay
             Write a long essay about {topic}.
 
-        ``-m`` takes an OpenAI model name (needs ``OPENAI_API_KEY``, or
-        ``OPENAI_BASE_URL`` pointing at an OpenAI-compatible server such as Ollama,
-        vLLM, llama.cpp or LM Studio), the name of a variable holding any LangChain
-        chat model or Runnable, or ``demo`` (offline, no key).
+        -m takes an OpenAI model name (needs OPENAI_API_KEY, or OPENAI_BASE_URL
+        pointing at an OpenAI-compatible server such as Ollama, vLLM, llama.cpp or
+        LM Studio), the name of a variable holding any LangChain chat model or
+        Runnable, or demo (offline, no key).
 
-        Line commands: ``%stream`` (configuration and commands), ``%stream history
-        [THREAD]``, ``%stream reset [THREAD]``, ``%stream log [-n N] [TEXT]``.
+        Line commands: %stream (configuration and commands), %stream history
+        [THREAD], %stream reset [THREAD], %stream log [-n N] [TEXT].
 
-        Configuration (``%config StreamMagics.<name> = value``): model, base_url,
+        Configuration (%config StreamMagics.<name> = value): model, base_url,
         temperature, max_tokens, system, refresh_interval, timeout, max_retries, view,
         log_enabled, log_path.
         """

@@ -294,3 +294,15 @@ def test_a_mistyped_option_is_named_with_the_closest_one(
     assert isinstance(result.error_in_exec, UsageError)
     assert str(result.error_in_exec) == said
     assert fake.calls == [], "nothing is sent"
+
+
+def test_the_help_reads_as_plain_text(ip: InteractiveShell) -> None:
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as shown:
+        ip.run_cell("%%stream?\n")
+    text = shown.stdout
+    assert "Usage: %%stream [-m MODEL]" in text
+    assert "::" not in text
+    assert "``" not in text
+    assert "%%stream -m demo\n    Tell me a joke about {animal}" in text
