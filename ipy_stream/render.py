@@ -267,7 +267,12 @@ class AnswerRenderer:
         self._pending.append(chunk)
         self._length += len(chunk)
         if self._length >= self._next and not self._whole:
-            self._advance()
+            try:
+                self._advance()
+            except Exception:  # noqa: BLE001 - rendering ahead only saves time at the end
+                # It runs on the live view's writer thread, which must keep sending
+                # text: the end renders the whole answer instead (and shows any error).
+                self._whole = True
 
     def _advance(self) -> None:
         tail = _normalized("".join(self._pending))

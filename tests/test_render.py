@@ -341,3 +341,18 @@ def test_the_live_view_renders_the_same_html_before_sanitizing() -> None:
     for text, html in live.items():
         saved = _markdown().render(text)
         assert _without_highlighting(html) == _without_highlighting(saved), text
+
+
+def test_a_failure_while_rendering_ahead_leaves_the_end_to_render_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    renderer = AnswerRenderer(step=1)
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug while streaming")
+
+    monkeypatch.setattr(AnswerRenderer, "_advance", broken)
+    renderer.add("# One\n\n")  # the live view's writer thread must not see the error
+    renderer.add("two\n\nthree")
+    monkeypatch.undo()
+    assert renderer.html("# One\n\ntwo\n\nthree") == render_markdown("# One\n\ntwo\n\nthree")
