@@ -47,8 +47,11 @@ def _status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def describe_error(exc: BaseException, *, model: str, base_url: str | None = None) -> str:
-    """One readable sentence for an exception raised while streaming.
+def describe_error(
+    exc: BaseException, *, model: str, base_url: str | None = None, tokens: int = 0
+) -> str:
+    """One readable sentence for an exception raised while streaming, after ``tokens``
+    tokens of the answer had arrived.
 
     Server messages are not echoed for authentication failures, since some servers
     quote part of the key back.
@@ -77,6 +80,12 @@ def describe_error(exc: BaseException, *, model: str, base_url: str | None = Non
         return (
             f"No token arrived{where} within the timeout; the stream was stopped. "
             "Raise it with --timeout SECONDS or StreamMagics.timeout."
+        )
+    if isinstance(exc, openai.APIConnectionError) and tokens:
+        return (
+            f"The connection to the model server{where} dropped after {tokens} token"
+            f"{'s' if tokens != 1 else ''} of the answer ({_cause(exc)}); "
+            "the text received before it is kept."
         )
     if isinstance(exc, openai.APIConnectionError):
         return (

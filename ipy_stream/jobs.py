@@ -34,7 +34,7 @@ class Job:
     chain: Runnable[Any, Any]
     inputs: dict[str, Any]
     view: View
-    explain: Callable[[BaseException], str]
+    explain: Callable[[BaseException, int], str]
     abort: Callable[[], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)

@@ -292,6 +292,7 @@ class StreamMagics(Magics):
                         max_tokens=params["max_tokens"],
                         timeout=params["timeout"],
                         max_retries=self.max_retries,
+                        from_default=args.model is None,
                     ),
                     namespace,
                 )
@@ -340,9 +341,11 @@ class StreamMagics(Magics):
     @staticmethod
     def _explainer(
         name: str, model: ResolvedModel, api_key: str | None
-    ) -> Callable[[BaseException], str]:
-        def explain(exc: BaseException) -> str:
-            message = describe_error(exc, model=name, base_url=public_url(model.base_url))
+    ) -> Callable[[BaseException, int], str]:
+        def explain(exc: BaseException, tokens: int) -> str:
+            message = describe_error(
+                exc, model=name, base_url=public_url(model.base_url), tokens=tokens
+            )
             return redact(message, [api_key, _password(model.base_url)])
 
         return explain

@@ -35,6 +35,8 @@ class ModelSettings:
     max_tokens: int | None = None
     timeout: float | None = None
     max_retries: int = 2
+    from_default: bool = False
+    """The name came from StreamMagics.model, not from -m (messages say so)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,13 @@ def _describe(name: str, value: Runnable[Any, Any]) -> str:
 
 def _openai_model(name: str, settings: ModelSettings) -> ResolvedModel:
     if not settings.api_key and not settings.base_url:
+        if settings.from_default:
+            raise PromptError(
+                f"{name} (the default model, StreamMagics.model) needs OPENAI_API_KEY: set it "
+                "(os.environ['OPENAI_API_KEY'] = ...), or point OPENAI_BASE_URL at a local "
+                "OpenAI-compatible server, or pick another model with -m NAME in the cell "
+                "(-m demo works offline) or %config StreamMagics.model = 'demo'."
+            )
         raise PromptError(
             f"-m {name} needs OPENAI_API_KEY: set it (os.environ['OPENAI_API_KEY'] = ...), "
             "or point OPENAI_BASE_URL at a local OpenAI-compatible server, "

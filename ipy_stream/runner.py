@@ -99,14 +99,15 @@ def run_stream(
     inputs: Mapping[str, Any],
     sink: TokenSink,
     *,
-    describe_error: Callable[[BaseException], str],
+    describe_error: Callable[[BaseException, int], str],
     stop: threading.Event | None = None,
 ) -> Outcome:
     """Stream ``chain`` on ``inputs`` into ``sink`` and report how it ended.
 
     KeyboardInterrupt (the kernel's interrupt) closes the stream, which closes the
     HTTP response, and yields an ``interrupted`` outcome with the partial text. Setting
-    ``stop`` (from another thread) does the same at the next token.
+    ``stop`` (from another thread) does the same at the next token. A failure is
+    described by ``describe_error(exc, tokens received)``.
     """
     collector = _Collector(sink, stop)
     handler = TokenHandler(collector.add, collector.add_usage, collector.set_finish_reason)
@@ -129,7 +130,7 @@ def run_stream(
             return collector.outcome("interrupted", "Stopped: the stream was ended early.")
         if collector.internal_error is not None:
             raise collector.internal_error from None
-        return collector.outcome("failed", describe_error(exc))
+        return collector.outcome("failed", describe_error(exc, collector.tokens))
     finally:
         close = getattr(stream, "close", None)
         if close is not None:

@@ -207,7 +207,7 @@ def test_drop_mid_stream_keeps_partial_text(
     assert reply["content"]["status"] == "error"
     (error,) = [m["content"] for _, m in messages if m["msg_type"] == "error"]
     assert (
-        "connection dropped" in error["traceback"][0]
+        "dropped after 20 tokens" in error["traceback"][0]
         or "could not be read" in error["traceback"][0]
     )
     partial = evaluate(kc, "out")

@@ -306,3 +306,16 @@ def test_the_help_reads_as_plain_text(ip: InteractiveShell) -> None:
     assert "::" not in text
     assert "``" not in text
     assert "%%stream -m demo\n    Tell me a joke about {animal}" in text
+
+
+def test_no_key_for_the_default_model_says_it_is_the_default_and_how_to_change_it(
+    ip: InteractiveShell,
+) -> None:
+    result, _ = run(ip, "%%stream\nhi")
+    assert isinstance(result.error_in_exec, UsageError)
+    message = str(result.error_in_exec)
+    assert message.startswith("gpt-4o-mini (the default model, StreamMagics.model) needs")
+    assert "-m demo" in message and "%config StreamMagics.model" in message
+    assert "\n" not in message
+    result, _ = run(ip, "%%stream -m gpt-4o\nhi")
+    assert str(result.error_in_exec).startswith("-m gpt-4o needs OPENAI_API_KEY")
