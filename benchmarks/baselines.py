@@ -65,17 +65,11 @@ class PerTokenView:
 
     def saved(self, outcome: Any, *, with_message: bool = True) -> Any:
         """The saved output, as the product makes it (the whole answer rendered at the end)."""
-        from ipy_stream.outcome import footer_text
         from ipy_stream.render import render_markdown
         from ipy_stream.saved import SavedAnswer
 
-        return SavedAnswer(
-            text=outcome.text,
-            html=render_markdown(outcome.text),
-            footer=footer_text(self._label, outcome, with_message=with_message),
-            status=outcome.status,
-            label=self._label,
-        )
+        html = render_markdown(outcome.text)
+        return SavedAnswer.of(self._label, outcome, html, with_message=with_message)
 
     def close(self) -> None:
         """Release the widget."""

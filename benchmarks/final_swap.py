@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.stream_bench import make_answer
-from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.outcome import Outcome
 from ipy_stream.render import AnswerRenderer, render_markdown
 from ipy_stream.saved import SavedAnswer, final_bundle
 
@@ -43,13 +43,7 @@ CHARS_PER_TOKEN = 4.5
 
 def final_bytes(text: str, html: Callable[[str], str]) -> bytes:
     outcome = Outcome(text=text, status="done", tokens=20_000, seconds=4.0)
-    answer = SavedAnswer(
-        text=text,
-        html=html(text),
-        footer=footer_text("gpt-4o-mini", outcome),
-        status="done",
-        label="gpt-4o-mini",
-    )
+    answer = SavedAnswer.of("gpt-4o-mini", outcome, html(text))
     return json.dumps(final_bundle([answer])).encode()
 
 

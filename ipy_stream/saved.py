@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ipy_stream.outcome import Status
+from ipy_stream.outcome import Outcome, Status, footer_text
 from ipy_stream.render import POLICY, escape, sanitize
 
 __all__ = ["SavedAnswer", "final_bundle"]
@@ -59,6 +59,20 @@ class SavedAnswer:
     status: Status
     label: str
     """The model's name, as given with ``-m``."""
+
+    @classmethod
+    def of(
+        cls, label: str, outcome: Outcome, html: str, *, with_message: bool = True
+    ) -> SavedAnswer:
+        """The part of a finished stream of model ``label``; ``html`` is its answer as
+        :mod:`ipy_stream.render` returns it (``with_message``: see ``footer_text``)."""
+        return cls(
+            text=outcome.text,
+            html=html,
+            footer=footer_text(label, outcome, with_message=with_message),
+            status=outcome.status,
+            label=label,
+        )
 
 
 def _answer_html(answer: SavedAnswer) -> str:

@@ -71,13 +71,8 @@ class WidgetView:
 
     def saved(self, outcome: Outcome, *, with_message: bool = True) -> SavedAnswer:
         """What stays in the notebook for this answer (after :meth:`finish`)."""
-        return SavedAnswer(
-            text=outcome.text,
-            html=self._renderer.html(outcome.text),
-            footer=footer_text(self._label, outcome, with_message=with_message),
-            status=outcome.status,
-            label=self._label,
-        )
+        html = self._renderer.html(outcome.text)
+        return SavedAnswer.of(self._label, outcome, html, with_message=with_message)
 
     def close(self) -> None:
         """Release the widget (after its display was replaced)."""

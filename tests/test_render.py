@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nbconvert import HTMLExporter
 
-from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.outcome import Outcome
 from ipy_stream.render import POLICY, AnswerRenderer, _markdown, is_safe_url, render_markdown
 from ipy_stream.saved import SavedAnswer, final_bundle
 from tests.attacks import KNOWN, hostile_markdown
@@ -197,13 +197,7 @@ def test_math_that_could_make_links_or_styles_is_shown_as_code() -> None:
 
 def saved_answer(text: str, *, status: str = "done", message: str = "") -> SavedAnswer:
     outcome = Outcome(text=text, status=status, message=message, tokens=3, seconds=1.0)  # type: ignore[arg-type]
-    return SavedAnswer(
-        text=text,
-        html=render_markdown(text),
-        footer=footer_text("gpt-4o-mini", outcome),
-        status=outcome.status,
-        label="gpt-4o-mini",
-    )
+    return SavedAnswer.of("gpt-4o-mini", outcome, render_markdown(text))
 
 
 def test_the_saved_output_is_html_and_plain_text_only() -> None:

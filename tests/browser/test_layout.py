@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from ipy_stream.outcome import Outcome, footer_text
+from ipy_stream.outcome import Outcome
 from ipy_stream.render import render_markdown
 from ipy_stream.saved import SavedAnswer, final_bundle
 
@@ -201,15 +201,7 @@ def side_by_side_output() -> dict[str, str]:
     answers = []
     for label in ("gpt-4o-mini", "gpt-4o"):
         outcome = Outcome(text=ANSWER, status="done", tokens=120, seconds=1.5)
-        answers.append(
-            SavedAnswer(
-                text=ANSWER,
-                html=render_markdown(ANSWER),
-                footer=footer_text(label, outcome),
-                status="done",
-                label=label,
-            )
-        )
+        answers.append(SavedAnswer.of(label, outcome, render_markdown(ANSWER)))
     return final_bundle(answers)
 
 
