@@ -7,7 +7,7 @@ rendered from Markdown to HTML and sanitized (``ipy_stream.render``), laid out w
 footer (``ipy_stream.saved``) and encoded for the wire. The live view renders an answer's
 finished blocks while it streams (``AnswerRenderer``, on the widget's writer thread), so
 at the end only the rest is left. This measures, on the benchmark's own answer
-(``stream_bench.make_answer``), in this process:
+(``scenarios.make_answer``), in this process:
 
 * ``at the end``: the time from the last token to the bytes of the final output, with
   the blocks rendered during the stream (what the product does);
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.stream_bench import make_answer
+from benchmarks.scenarios import make_answer
 from ipy_stream.outcome import Outcome
 from ipy_stream.render import AnswerRenderer, render_markdown
 from ipy_stream.saved import SavedAnswer, final_bundle

@@ -14,7 +14,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-__all__ = ["PromptError", "StreamError", "describe_error", "redact"]
+__all__ = [
+    "PromptError",
+    "StreamError",
+    "clause",
+    "describe_error",
+    "join_text",
+    "redact",
+    "sentence",
+]
+
+_SENTENCE_ENDS = (".", "!", "?", "…")
+_JOINING_MARKS = (";", ":", ",")
+_CLOSERS = ")]\"'\u2019\u201d"  # brackets and quotes, straight and curly
 
 
 class PromptError(ValueError):
@@ -40,6 +52,49 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def clause(text: str) -> str:
+    """``text`` made ready to sit inside a longer sentence: without trailing spaces, a
+    final full stop, or a dangling ``;``, ``:`` or ``,``.
+
+    ``"Connection error."`` becomes ``"Connection error"``, so ``f"({clause(cause)})."``
+    reads ``(Connection error).``; ``…``, ``?``, ``!`` and ``...`` are kept, since they
+    carry meaning.
+    """
+    text = text.rstrip()
+    while text.endswith(_JOINING_MARKS) or (text.endswith(".") and not text.endswith("...")):
+        text = text[:-1].rstrip()
+    return text
+
+
+def sentence(text: str) -> str:
+    """``text`` ending with exactly one sentence mark: a full stop is added unless it
+    already ends with ``.``, ``!``, ``?`` or ``…``, also just inside a closing bracket or
+    quote, as in ``(see the docs.)`` (a dangling ``;``, ``:`` or ``,`` is replaced).
+    Empty text stays empty."""
+    text = text.rstrip()
+    if text.rstrip(_CLOSERS).endswith(_SENTENCE_ENDS):
+        return text
+    text = clause(text)
+    return f"{text}." if text else ""
+
+
+def join_text(text: str, suffix: str) -> str:
+    """``text + suffix`` without doubled punctuation where they meet.
+
+    When ``suffix`` starts with a full stop, ``text`` is ended as a :func:`sentence`
+    (``"boom." + "."`` gives ``"boom."``, ``"cut…" + ". More"`` gives ``"cut… More"``).
+    When it starts with ``;``, ``:`` or ``,``, ``text`` loses its final full stop first
+    (``"boom." + "; the rest"`` gives ``"boom; the rest"``). Otherwise the two are
+    simply concatenated.
+    """
+    if suffix.startswith(".") and not suffix.startswith("..."):
+        ended = sentence(text)
+        return ended + suffix[1:] if ended else suffix[1:].lstrip()
+    if suffix.startswith(_JOINING_MARKS):
+        return clause(text) + suffix
+    return text + suffix
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -84,26 +139,34 @@ def describe_error(
     if isinstance(exc, openai.APIConnectionError) and tokens:
         return (
             f"The connection to the model server{where} dropped after {tokens} token"
-            f"{'s' if tokens != 1 else ''} of the answer ({_cause(exc)}); "
+            f"{'s' if tokens != 1 else ''} of the answer ({clause(_cause(exc))}); "
             "the text received before it is kept."
         )
     if isinstance(exc, openai.APIConnectionError):
         return (
             f"Could not reach the model server{where}, or the connection dropped "
-            f"mid-stream ({_cause(exc)})."
+            f"mid-stream ({clause(_cause(exc))})."
         )
+    if isinstance(exc, openai.BadRequestError):
+        from ipy_stream.compat import describe_refused, refused_parameter
+
+        param = refused_parameter(exc)
+        if param is not None:
+            return describe_refused(param, model)
     if isinstance(exc, openai.APIStatusError):
         status = _status_of(exc)
         detail = _first_line(getattr(exc, "message", "") or str(exc))
-        return f"The model server{where} answered HTTP {status}: {detail}"
+        return sentence(f"The model server{where} answered HTTP {status}: {detail}")
     if isinstance(exc, openai.APIError):
-        return f"The model server{where} sent a response that could not be read: {_cause(exc)}"
+        return sentence(
+            f"The model server{where} sent a response that could not be read: {_cause(exc)}"
+        )
     if isinstance(exc, json.JSONDecodeError):
         return (
             f"The model server{where} sent a chunk that is not valid JSON, so the stream "
             "was stopped; the text received before it is kept."
         )
-    return f"{type(exc).__name__}: {_first_line(str(exc)) or 'the stream failed'}"
+    return sentence(f"{type(exc).__name__}: {_first_line(str(exc)) or 'the stream failed'}")
 
 
 def _cause(exc: BaseException) -> str:
@@ -113,5 +176,8 @@ def _cause(exc: BaseException) -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    # No "….", "…;" or "… …" where the cut falls after punctuation or a space.
+    return line[: limit - 1].rstrip(" .;:,…") + "…"

@@ -5,26 +5,39 @@
 kernel side keeps the whole text; at each flush it sends one custom message with
 the new characters only, and the progress line to show under them::
 
-    {"type": "append", "seq": n, "offset": <chars before>, "text": <new chars>,
-     "footer": <progress>}
+    {"type": "append", "seq": n, "epoch": e, "offset": <chars before>,
+     "text": <new chars>, "footer": <progress>}
 
 so the traffic for an answer of N characters is about N, whatever the token rate.
 Offsets count code points (Python ``str`` indices); the front end counts the same
 way. Synced traits carry the state a view created later needs: ``status``,
-``footer``, ``length`` (code points sent so far), ``seq`` (of the last flush) and
-``checkpoint``. They are synced at the first flush, then at most once per
-:data:`STATE_INTERVAL` while streaming, and at the end: one message per flush, not two.
+``footer``, ``length`` (code points sent so far), ``seq`` (of the last flush),
+``epoch`` and ``checkpoint``. They are synced at the first flush, then at most once
+per :data:`STATE_INTERVAL` while streaming, and at the end: one message per flush,
+not two.
+
+``epoch`` counts the times the text was replaced (:meth:`LiveMarkdown.finish` with
+a ``text`` that does not extend what was sent: a message with ``"reset": true``
+and the whole new text). Within one epoch the text only grows, so a front end's
+text is right as far as it goes when its epoch is the kernel's, and an offset and a
+length are all it needs to compare; a front end that missed a reset finds a newer
+epoch in the next message or state update, whatever the new text's length, drops
+its text, and takes the new one from ``checkpoint`` or asks for it. A few bytes a
+message, where a hash of the text would cost a pass over it at each check.
 
 Custom messages are not replayed: a front end that missed some (a view created
-later, a page reloaded) finds ``offset`` or ``length`` ahead of what it holds and
-asks ``{"type": "resync", "have": k}``; the kernel answers with an ``append``
-message carrying ``text[k:]`` (``"resync": true``), handled on whatever thread the
-kernel delivers it (a comm subshell while a cell runs, with JupyterLab >= 4.4 and
-ipykernel >= 7; otherwise only between cells). Messages to the kernel can be lost
-or late, though, and the first messages may arrive before the browser has loaded
-the module: so ``checkpoint`` also holds a prefix of the text, refreshed whenever
-the text has doubled, for the first ``checkpoint_limit`` characters (state, unlike
-messages, is never lost), which bounds its cost to twice that limit.
+later, a page reloaded) finds ``offset`` or ``length`` ahead of what it holds, or a
+newer ``epoch``, and asks ``{"type": "resync", "have": k, "epoch": e}``; the kernel
+answers with an ``append`` message carrying ``text[k:]`` (``"resync": true``), or,
+when ``e`` is not its epoch (or ``k`` is past the end), the whole text with
+``"reset": true``. It is handled on whatever thread the kernel delivers it (a comm
+subshell while a cell runs, with JupyterLab >= 4.4 and ipykernel >= 7; otherwise
+only between cells). Messages to the kernel can be lost or late, though, and the
+first messages may arrive before the browser has loaded the module: so
+``checkpoint`` also holds a prefix of the text (of the current epoch), refreshed
+whenever the text has doubled or was replaced, for the first ``checkpoint_limit``
+characters (state, unlike messages, is never lost), which bounds its cost to twice
+that limit (and that limit again at a reset).
 
 The front end's code: the widget's ``_esm`` is ``loader.js`` (about 1 kB); the view
 itself (``live.js``, about 200 kB with markdown-it, DOMPurify and highlight.js) is
@@ -51,7 +64,7 @@ import uuid
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import anywidget
 import traitlets
@@ -98,12 +111,20 @@ def _clean(text: str) -> str:
     return text
 
 
+def _is_count(value: object) -> TypeGuard[int]:
+    """A non-negative int from JSON (not a bool, not a float)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 class LiveMarkdown(anywidget.AnyWidget):
     """Markdown that grows in the notebook while the kernel sends only new text.
 
     ``progress``, if given, is called at each flush with the number of appends so
-    far and returns the footer to show while streaming. ``on_sent``, if given, is called
-    with each piece of text after it was sent, on the sending thread (the writer,
+    far and returns the footer to show while streaming; after :meth:`start_clock` it is
+    also called about once a second while nothing arrives, so the footer never freezes
+    (a clock before the first token, a count while a model thinks, a stall shown).
+    ``on_sent``, if given, is called with each piece of text after it was sent, on the
+    sending thread (the writer,
     then the one that calls :meth:`finish`). ``checkpoint_limit`` bounds
     the text the checkpoint trait follows (None: all of it, so that a front end that
     lost messages always catches up at the next doubling and at the end, for up to
@@ -120,6 +141,7 @@ class LiveMarkdown(anywidget.AnyWidget):
     footer = traitlets.Unicode("").tag(sync=True)
     length = traitlets.Int(0).tag(sync=True)
     seq = traitlets.Int(0).tag(sync=True)
+    epoch = traitlets.Int(0).tag(sync=True)
     checkpoint = traitlets.Unicode("").tag(sync=True)
     _uid = traitlets.Unicode("").tag(sync=True)
 
@@ -148,7 +170,9 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._parts: list[str] = []  # the text sent so far
         self._sent = 0  # its length in code points
         self._seq = 0
+        self._epoch = 0  # bumped by each reset: the text of one epoch only grows
         self._synced_at: float | None = None  # when the traits were last synced
+        self._footer_at = time.monotonic()  # when the footer was last sent
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
         self._finished = False
@@ -187,10 +211,19 @@ class LiveMarkdown(anywidget.AnyWidget):
             self._pending.append(text)
             self._appends += 1
             if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_loop, name="ipy-stream-live", daemon=True
-                )
-                self._writer.start()
+                self._start_writer()
+
+    def start_clock(self) -> None:
+        """Start the writer now, before the first append, so the footer ticks."""
+        with self._lock:
+            if self._writer is None and not self._finished:
+                self._start_writer()
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(
+            target=self._write_loop, name="ipy-stream-live", daemon=True
+        )
+        self._writer.start()
 
     @property
     def text(self) -> str:
@@ -202,9 +235,22 @@ class LiveMarkdown(anywidget.AnyWidget):
         # Started by the first append: send it at once (the first token is the one a
         # person waits for), then at most once per interval.
         while True:
-            self.flush()
+            if not self.flush():
+                self._tick()
             if self._stop.wait(self._interval):
                 return
+
+    def _tick(self) -> None:
+        """Refresh the progress footer once a second while no text arrives."""
+        if self._progress is None or time.monotonic() - self._footer_at < 1.0:
+            return
+        with self._send_lock:
+            if self._finished:
+                return
+            with self._lock:
+                appends = self._appends
+            self._footer_at = time.monotonic()
+            self.footer = self._progress(appends)
 
     # -- sending ------------------------------------------------------------------
 
@@ -218,6 +264,7 @@ class LiveMarkdown(anywidget.AnyWidget):
             if not new:
                 return False
             footer = self._progress(appends) if self._progress is not None else None
+            self._footer_at = time.monotonic()
             self._send_append(_clean(new), footer=footer)
             if self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL:
                 self._sync_traits(footer)
@@ -227,9 +274,11 @@ class LiveMarkdown(anywidget.AnyWidget):
         """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
         if reset:
             self._parts, self._sent = [], 0
+            self._epoch += 1
         message: dict[str, Any] = {
             "type": "append",
             "seq": self._seq + 1,
+            "epoch": self._epoch,
             "offset": self._sent,
             "text": new,
         }
@@ -256,6 +305,8 @@ class LiveMarkdown(anywidget.AnyWidget):
                 self.checkpoint = self._compact()
             elif reset:
                 self.checkpoint = ""  # the old one is no prefix of the new text
+            # In the same update as the checkpoint and length, which describe its text.
+            self.epoch = self._epoch
             self.length = self._sent
             self.seq = self._seq
             if footer is not None:
@@ -269,25 +320,34 @@ class LiveMarkdown(anywidget.AnyWidget):
         return text
 
     def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """Answer ``{"type": "resync", "have": k}`` with the text from ``k`` on."""
+        """Answer ``{"type": "resync", "have": k, "epoch": e}`` with the text from ``k`` on.
+
+        When ``e`` is an older epoch (the front end holds a replaced text) or ``k`` is
+        past the end, the answer is the whole text, as a reset. Without ``epoch``,
+        ``k`` counts in the current one.
+        """
         if not isinstance(content, dict) or content.get("type") != "resync":
             return
         have = content.get("have")
-        if not isinstance(have, int) or isinstance(have, bool) or have < 0:
+        epoch = content.get("epoch", self._epoch)
+        if not (_is_count(have) and _is_count(epoch)):
             return
         with self._send_lock:
             text = self._compact()
-            offset = have if have <= len(text) else 0
+            whole = epoch != self._epoch or have > len(text)
+            offset = 0 if whole else have
             self._seq += 1
-            self.send(
-                {
-                    "type": "append",
-                    "seq": self._seq,
-                    "offset": offset,
-                    "text": text[offset:],
-                    "resync": True,
-                }
-            )
+            message: dict[str, Any] = {
+                "type": "append",
+                "seq": self._seq,
+                "epoch": self._epoch,
+                "offset": offset,
+                "text": text[offset:],
+                "resync": True,
+            }
+            if whole:
+                message["reset"] = True
+            self.send(message)
 
     # -- the end ------------------------------------------------------------------
 

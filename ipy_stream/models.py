@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -43,14 +43,23 @@ class ModelSettings:
 class ResolvedModel:
     """The runnable to pipe the prompt into, and how to describe it to a person.
 
-    ``abort``, when set, cuts the model's open HTTP responses at once (used by Stop
-    and by an interrupt of side-by-side runs, which otherwise wait for the next token).
+    ``abort``, when set, cuts the model's open HTTP responses at once (a stop would
+    otherwise wait for the next token).
     """
 
     runnable: Runnable[Any, Any]
     label: str
     base_url: str | None = None
     abort: Callable[[], None] | None = None
+    close: Callable[[], None] | None = None
+    """Releases what the model holds open (its HTTP client), once its run has ended."""
+    applied: Mapping[str, Any] = field(default_factory=dict)
+    """The settings this model really uses (temperature, max_tokens, timeout,
+    max_retries); a setting missing here is not applied."""
+    is_demo: bool = False
+    reports_usage: bool = False
+    """The model speaks to a server that should report token usage; when it does not,
+    the footer says the tokens were counted here."""
 
 
 class _OpenResponses:
@@ -79,13 +88,13 @@ class _OpenResponses:
                     sock.shutdown(socket.SHUT_RDWR)
 
 
-def _bind_params(runnable: Runnable[Any, Any], settings: ModelSettings) -> Runnable[Any, Any]:
+def _bound_params(settings: ModelSettings) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if settings.temperature is not None:
         params["temperature"] = settings.temperature
     if settings.max_tokens is not None:
         params["max_tokens"] = settings.max_tokens
-    return runnable.bind(**params) if params else runnable
+    return params
 
 
 def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> ResolvedModel:
@@ -99,11 +108,13 @@ def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> Reso
         from ipy_stream import demo
 
         model = demo.DemoChatModel(delay=demo.DEFAULT_DELAY)
-        return ResolvedModel(model, "demo (offline, no key needed)")
+        return ResolvedModel(model, "demo (offline, no key needed)", is_demo=True)
     if name in namespace:
         value = namespace[name]
         if isinstance(value, Runnable):
-            return ResolvedModel(_bind_params(value, settings), _describe(name, value))
+            params = _bound_params(settings)
+            runnable = value.bind(**params) if params else value
+            return ResolvedModel(runnable, _describe(name, value), applied=params)
         if name.isidentifier():
             raise PromptError(
                 f"-m {name}: the variable '{name}' holds a {type(value).__name__}, "
@@ -132,18 +143,35 @@ def _openai_model(name: str, settings: ModelSettings) -> ResolvedModel:
             "or try the offline model with -m demo."
         )
     import openai
-    from langchain_openai import ChatOpenAI
+
+    from ipy_stream.compat import CompatChatOpenAI, is_openai_url
 
     responses = _OpenResponses()
-    model = ChatOpenAI(
+    http_client = openai.DefaultHttpxClient(event_hooks={"response": [responses.track]})
+    model = CompatChatOpenAI(
         model=name,
         base_url=settings.base_url,
+        is_openai=is_openai_url(settings.base_url),
         api_key=settings.api_key or _PLACEHOLDER_KEY,  # type: ignore[arg-type]
         temperature=settings.temperature,
         max_completion_tokens=settings.max_tokens,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         stream_usage=True,
-        http_client=openai.DefaultHttpxClient(event_hooks={"response": [responses.track]}),
+        http_client=http_client,
     )
-    return ResolvedModel(model, name, settings.base_url, abort=responses.cut)
+    applied = {
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+        "timeout": settings.timeout,
+        "max_retries": settings.max_retries,
+    }
+    return ResolvedModel(
+        model,
+        name,
+        settings.base_url,
+        abort=responses.cut,
+        close=http_client.close,
+        applied=applied,
+        reports_usage=True,
+    )

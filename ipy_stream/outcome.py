@@ -6,18 +6,22 @@ Plain data only: the runner fills it, the view and the magic read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
-__all__ = ["Outcome", "Status", "TokenSink", "footer_text"]
+from ipy_stream.errors import clause
+
+__all__ = ["Outcome", "Status", "ToolCall", "footer_text"]
 
 Status = Literal["streaming", "done", "failed", "interrupted"]
 
 
-class TokenSink(Protocol):
-    """Where tokens go while streaming (the live view)."""
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the model streamed: which tool, and its arguments (JSON text)."""
 
-    def append(self, text: str) -> None:
-        """Take one more piece of the answer; must be cheap."""
+    name: str
+    arguments: str
+    id: str | None = None
 
 
 @dataclass
@@ -33,6 +37,12 @@ class Outcome:
     usage: dict[str, int] | None = None
     finish_reason: str | None = None
     """Why the model stopped, when it says: "stop", or "length" at the token limit."""
+    reasoning: str = ""
+    """What the model thought before (or while) answering, kept apart from the answer."""
+    reasoning_tokens: int = 0
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage_missing: bool = False
+    """The server should have reported token usage and did not (the count is ours)."""
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -58,8 +68,10 @@ def footer_text(label: str, outcome: Outcome, *, with_message: bool = True) -> s
     on its own line already.
     """
     status = _STATUS_WORDS[outcome.status]
-    if outcome.status == "failed" and outcome.message and with_message:
-        status = f"failed: {outcome.message}"
+    if outcome.status == "failed" and clause(outcome.message) and with_message:
+        # The parts are joined with " · ": a message's final full stop would end up
+        # as "failed: Bad gateway. · 0 tokens".
+        status = f"failed: {clause(outcome.message)}"
     elif outcome.status == "done" and outcome.finish_reason == "length":
         status = "done, cut short at the token limit"
     parts = [label, status]
@@ -68,7 +80,15 @@ def footer_text(label: str, outcome: Outcome, *, with_message: bool = True) -> s
         completion = outcome.usage.get("completion_tokens", 0)
         parts.append(f"{prompt} prompt + {completion} completion tokens")
     else:
-        parts.append(f"{outcome.tokens} token{'s' if outcome.tokens != 1 else ''}")
+        count = f"{outcome.tokens} token{'s' if outcome.tokens != 1 else ''}"
+        if outcome.usage_missing:
+            count += " (counted, not reported)"
+        parts.append(count)
+    if outcome.reasoning_tokens:
+        parts.append(f"thought {outcome.reasoning_tokens} tokens")
+    if outcome.tool_calls:
+        names = ", ".join(call.name or "?" for call in outcome.tool_calls)
+        parts.append(f"tool call{'s' if len(outcome.tool_calls) > 1 else ''}: {names}")
     if outcome.first_token_seconds is not None:
         parts.append(f"first token {outcome.first_token_seconds:.2f} s")
     rate = outcome.tokens_per_second

@@ -6,16 +6,14 @@ No LangChain here. DOM: the root has class ``ipy-stream-run``; several panes sit
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ipy_stream.outcome import Outcome, footer_text
-from ipy_stream.view import WidgetView
+from ipy_stream.view import WidgetView, close_widget
 
-__all__ = ["FinishedRuns", "Panes", "QuietTextView"]
+__all__ = ["FinishedRuns", "Panes"]
 
 
 class Panes:
@@ -67,10 +65,7 @@ class Panes:
         """Release every widget (after the display was replaced)."""
         for view in self.views:
             view.close()
-        if self.widget is not self.views[0].widget:
-            self.widget.close()
-        if self._button is not None:
-            self._button.close()
+        close_widget(self.widget)
 
 
 class FinishedRuns:
@@ -98,26 +93,3 @@ class FinishedRuns:
     def __len__(self) -> int:
         with self._lock:
             return len(self._runs)
-
-
-class QuietTextView:
-    """For several models in a terminal: each answer is printed whole, with its label,
-    when it ends (live tokens from several streams would interleave)."""
-
-    _print_lock = threading.Lock()
-
-    def __init__(self, label: str, *, with_message: bool = True) -> None:
-        self._label = label
-        self._with_message = with_message
-
-    def append(self, text: str) -> None:
-        """Nothing is printed until the end."""
-
-    def finish(self, outcome: Outcome) -> None:
-        """Print the labelled answer and its footer."""
-        with self._print_lock:
-            sys.stdout.write(
-                f"── {self._label} ──\n{outcome.text}\n"
-                f"— {footer_text(self._label, outcome, with_message=self._with_message)}\n\n"
-            )
-            sys.stdout.flush()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ipy_stream.errors import PromptError
+from ipy_stream.errors import PromptError, clause
 
 __all__ = ["Prompt", "Role", "fill", "parse_cell", "template_variables"]
 
@@ -48,7 +48,7 @@ def template_variables(template: str, *, where: str = "the cell") -> list[str]:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
         raise PromptError(
-            f"{where.capitalize()} has an unmatched brace ({exc}). "
+            f"{where.capitalize()} has an unmatched brace ({clause(str(exc))}). "
             "Write {{ and }} for literal braces, {name} to insert a variable."
         ) from None
     for _, field, spec, conversion in parsed:

@@ -10,7 +10,9 @@ side-by-side cell), ``model`` (as given with ``-m``), ``label``, ``base_url`` (w
 credentials), ``params`` (JSON: temperature, max_tokens, timeout, thread, background),
 ``messages`` (JSON list of ``{"role", "content"}`` exactly as sent), ``answer``,
 ``status`` (``done``, ``failed``, ``interrupted``), ``error``, ``seconds``,
-``first_token_seconds``, ``tokens``, ``prompt_tokens``, ``completion_tokens``.
+``first_token_seconds``, ``tokens``, ``prompt_tokens``, ``completion_tokens``,
+``reasoning`` (the model's thinking, kept apart from the answer) and ``tool_calls``
+(JSON list of ``{"name", "arguments", "id"}``).
 The API key is never stored.
 """
 
@@ -21,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,10 +50,14 @@ CREATE TABLE IF NOT EXISTS runs (
     first_token_seconds REAL,
     tokens INTEGER,
     prompt_tokens INTEGER,
-    completion_tokens INTEGER
+    completion_tokens INTEGER,
+    reasoning TEXT,
+    tool_calls TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started_at ON runs (started_at);
 """
+# Columns added since the first version: a log written before gets them on first use.
+_ADDED = {"reasoning": "TEXT", "tool_calls": "TEXT"}
 
 
 def default_log_path() -> str:
@@ -85,6 +91,8 @@ class LoggedRun:
     seconds: float | None
     prompt: str
     answer: str
+    error: str | None = None
+    """Why a failed run failed (or how an interrupted one was stopped), as shown then."""
 
 
 _LOCKS: dict[Path, threading.Lock] = {}
@@ -115,6 +123,10 @@ class RunLog:
         connection = sqlite3.connect(self.path, timeout=10)
         try:
             connection.executescript(_SCHEMA)
+            have = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+            for column, kind in _ADDED.items():
+                if column not in have:
+                    connection.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
             yield connection
             connection.commit()
         finally:
@@ -150,12 +162,17 @@ class RunLog:
             outcome.tokens,
             usage.get("prompt_tokens"),
             usage.get("completion_tokens"),
+            outcome.reasoning or None,
+            json.dumps([asdict(call) for call in outcome.tool_calls])
+            if outcome.tool_calls
+            else None,
         )
         with self._lock, self._connect() as connection:
             cursor = connection.execute(
                 "INSERT INTO runs (started_at, batch, model, label, base_url, params, messages,"
                 " answer, status, error, seconds, first_token_seconds, tokens, prompt_tokens,"
-                " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " completion_tokens, reasoning, tool_calls)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             return int(cursor.lastrowid or 0)
@@ -164,7 +181,10 @@ class RunLog:
         """The latest runs, newest first; ``search`` matches prompt or answer text."""
         if not self.path.exists():
             return []
-        query = "SELECT id, started_at, model, status, tokens, seconds, messages, answer FROM runs"
+        query = (
+            "SELECT id, started_at, model, status, tokens, seconds, messages, answer, error"
+            " FROM runs"
+        )
         args: list[Any] = []
         if search:
             query += " WHERE messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
@@ -185,6 +205,7 @@ class RunLog:
                 seconds=row[5],
                 prompt=_last_user(row[6]),
                 answer=row[7],
+                error=row[8],
             )
             for row in rows
         ]

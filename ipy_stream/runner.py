@@ -1,9 +1,9 @@
-"""Drive a chain's stream to its end, whatever that end is.
+"""Drive one chain's stream to its end, whatever that end is.
 
-``run_stream`` consumes ``chain.stream(...)`` with a :class:`TokenHandler` attached,
-hands every token to the view, and always finishes with an :class:`Outcome`: done,
-failed (with one readable sentence) or interrupted (the kernel's stop button), with
-the text received so far. Nothing here knows IPython.
+:class:`ModelStream` consumes ``chain.stream(...)`` with a :class:`TokenHandler`
+attached, hands every token to the live view, and always finishes with an
+:class:`Outcome`: done, failed (with one readable sentence) or interrupted, with the
+answer received so far. Nothing here knows IPython.
 """
 
 from __future__ import annotations
@@ -11,28 +11,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from langchain_core.messages import BaseMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable
 
-from ipy_stream.handler import TokenHandler, Usage
-from ipy_stream.outcome import Outcome, Status, TokenSink
+from ipy_stream.channels import ChunkReader, ToolCallDelta
+from ipy_stream.handler import StopRequested, TokenHandler, Usage
+from ipy_stream.outcome import Outcome, Status, ToolCall
 
-__all__ = ["StopRequested", "run_stream"]
-
-
-class StopRequested(BaseException):
-    """Raised inside the stream when a Stop button (or an interrupt) asked it to end.
-
-    A BaseException, like KeyboardInterrupt: LangChain logs every Exception a callback
-    raises as an error, and a stop is not one.
-    """
+__all__ = ["ModelStream", "StopRequested"]
 
 
 @dataclass
 class _Collector:
-    sink: TokenSink
+    on_token: Callable[[str], None]
+    on_reasoning: Callable[[str], None] | None = None
+    on_tool: Callable[[str], None] | None = None
     stop: threading.Event | None = None
     started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
@@ -41,18 +38,43 @@ class _Collector:
     usage: Usage | None = None
     internal_error: Exception | None = None
     finish_reason: str | None = None
+    reasoning: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, text: str) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise StopRequested
+        self._check_stop()
         with self.lock:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.parts.append(text)
             self.tokens += 1
+        self._tell(self.on_token, text)
+
+    def add_reasoning(self, text: str) -> None:
+        self._check_stop()
+        with self.lock:
+            self.reasoning.append(text)
+        if self.on_reasoning is not None:
+            self._tell(self.on_reasoning, text)
+
+    def add_tool_call(self, delta: ToolCallDelta) -> None:
+        self._check_stop()
+        with self.lock:
+            call = self.tool_calls.setdefault(delta.index, {"id": None, "name": "", "args": ""})
+            call["id"] = call["id"] or delta.id
+            call["name"] += delta.name
+            call["args"] += delta.arguments
+        if delta.name and self.on_tool is not None:
+            self._tell(self.on_tool, delta.name)
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequested
+
+    def _tell(self, listener: Callable[[str], None], text: str) -> None:
         try:
-            self.sink.append(text)
+            listener(text)
         except Exception as exc:
             # A failing view is our bug, not the model's: remember it to re-raise.
             self.internal_error = exc
@@ -82,59 +104,148 @@ class _Collector:
                 first_token_seconds=first,
                 usage=self.usage,
                 finish_reason=self.finish_reason,
+                reasoning="".join(self.reasoning),
+                reasoning_tokens=len(self.reasoning),
+                tool_calls=tuple(
+                    ToolCall(name=call["name"], arguments=call["args"], id=call["id"])
+                    for _, call in sorted(self.tool_calls.items())
+                ),
             )
 
 
-def _text_of_output(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    text = getattr(output, "text", None)
-    if isinstance(text, str):
-        return text
-    return "" if output is None else str(output)
+class _ChainOutput:
+    """What the chain itself yields: text pieces joined, or its latest object.
 
-
-def run_stream(
-    chain: Runnable[Any, Any],
-    inputs: Mapping[str, Any],
-    sink: TokenSink,
-    *,
-    describe_error: Callable[[BaseException, int], str],
-    stop: threading.Event | None = None,
-) -> Outcome:
-    """Stream ``chain`` on ``inputs`` into ``sink`` and report how it ended.
-
-    KeyboardInterrupt (the kernel's interrupt) closes the stream, which closes the
-    HTTP response, and yields an ``interrupted`` outcome with the partial text. Setting
-    ``stop`` (from another thread) does the same at the next token. A failure is
-    described by ``describe_error(exc, tokens received)``.
+    For ``prompt | model`` this is the tokens again; for a chain with two models, or a
+    parser after the model, it is the chain's answer, which is what is kept.
     """
-    collector = _Collector(sink, stop)
-    handler = TokenHandler(collector.add, collector.add_usage, collector.set_finish_reason)
-    outputs: list[str] = []
-    stream = chain.stream(dict(inputs), config={"callbacks": [handler], "run_name": "ipy_stream"})
-    try:
-        for output in stream:
-            if stop is not None and stop.is_set():
-                raise StopRequested
-            if not collector.tokens:
-                # Runnables without an LLM inside stream outputs, not tokens.
-                outputs.append(_text_of_output(output))
-    except KeyboardInterrupt:
-        return collector.outcome("interrupted", "Interrupted: the stream was stopped.")
-    except StopRequested:
-        return collector.outcome("interrupted", "Stopped: the stream was ended early.")
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
-        if stop is not None and stop.is_set():
-            # Closing the connection to stop a stalled stream makes the read fail.
-            return collector.outcome("interrupted", "Stopped: the stream was ended early.")
-        if collector.internal_error is not None:
-            raise collector.internal_error from None
-        return collector.outcome("failed", describe_error(exc, collector.tokens))
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    if not collector.tokens and outputs:
-        collector.add("".join(outputs))
-    return collector.outcome("done")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.last: Any = None
+        self.seen = False
+        # A model's own output is read like its tokens: thinking is not the answer.
+        self._reader = ChunkReader()
+
+    def add(self, output: Any) -> None:
+        self.seen = True
+        if isinstance(output, BaseMessageChunk):
+            self.parts.append(self._reader.feed(None, ChatGenerationChunk(message=output)).text)
+        elif isinstance(output, str):
+            self.parts.append(output)
+        elif isinstance(getattr(output, "text", None), str):
+            self.parts.append(output.text)
+        elif output is not None:
+            self.last = output
+
+    def text(self) -> str:
+        held = self._reader.end().text
+        if held:
+            self.parts.append(held)
+        if self.last is not None and not self.parts:
+            return str(self.last)
+        return "".join(self.parts)
+
+
+class ModelStream:
+    """One model's stream: run it to its end in one thread, stop it from any other.
+
+    Every piece goes to the live view as it arrives: answer text to ``on_token``,
+    thinking to ``on_reasoning``, the name of each tool the model calls to ``on_tool``.
+    The answer kept is the chain's output; for a plain ``prompt | model`` chain that is
+    the same text.
+    """
+
+    def __init__(
+        self,
+        chain: Runnable[Any, Any],
+        inputs: Mapping[str, Any],
+        on_token: Callable[[str], None],
+        *,
+        explain: Callable[[BaseException, int], str],
+        abort: Callable[[], None] | None = None,
+        on_reasoning: Callable[[str], None] | None = None,
+        on_tool: Callable[[str], None] | None = None,
+    ) -> None:
+        self._chain = chain
+        self._inputs = inputs
+        self._explain = explain
+        self._abort = abort
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._collector = _Collector(on_token, on_reasoning, on_tool, self._stop)
+        self._output = _ChainOutput()
+
+    def stop(self) -> None:
+        """End the stream: at once where its connection can be cut, else at its next
+        token. Safe to call from any thread, any number of times."""
+        self._stop.set()
+        if self._abort is not None and not self._ended.is_set():
+            self._abort()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def so_far(self) -> Outcome:
+        """The answer received until now, marked interrupted (for a stream that was
+        stopped and has not ended)."""
+        return self._outcome("interrupted", "Stopped: the stream was ended early.")
+
+    def run(self) -> Outcome:
+        """Stream to the end and report how it ended.
+
+        KeyboardInterrupt raised inside the stream, or :meth:`stop`, yields an
+        ``interrupted`` outcome with the partial answer. A failure is described by
+        ``explain(exc, tokens received)``; a bug in ``on_token`` is raised.
+        """
+        try:
+            return self._run()
+        finally:
+            self._ended.set()
+
+    def _run(self) -> Outcome:
+        collector = self._collector
+        handler = TokenHandler(
+            collector.add,
+            collector.add_usage,
+            collector.set_finish_reason,
+            on_reasoning=collector.add_reasoning,
+            on_tool_call=collector.add_tool_call,
+        )
+        config: Any = {"callbacks": [handler], "run_name": "ipy_stream"}
+        stream = self._chain.stream(dict(self._inputs), config=config)
+        try:
+            for output in stream:
+                if self._stop.is_set():
+                    raise StopRequested
+                self._output.add(output)
+        except KeyboardInterrupt:
+            return self._outcome("interrupted", "Interrupted: the stream was stopped.")
+        except StopRequested:
+            return self.so_far()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+            if self._stop.is_set():
+                # Closing the connection to stop a stalled stream makes the read fail.
+                return self.so_far()
+            if collector.internal_error is not None:
+                raise collector.internal_error from None
+            return self._outcome("failed", self._explain(exc, collector.tokens))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if not collector.tokens and self._output.seen:
+            # Runnables without an LLM inside stream outputs, not tokens.
+            collector.add(self._output.text())
+        return self._outcome("done")
+
+    def _outcome(self, status: Status, message: str = "") -> Outcome:
+        outcome = self._collector.outcome(status, message)
+        if not self._output.seen:
+            return outcome
+        answer = self._output.text()
+        if status != "done" and outcome.text.startswith(answer):
+            # Stopped between a token and the chain's output of it: keep every token.
+            return outcome
+        return replace(outcome, text=answer)

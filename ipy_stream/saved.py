@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ipy_stream.outcome import Outcome, Status, footer_text
-from ipy_stream.render import POLICY, escape, sanitize
+from ipy_stream.outcome import Outcome, Status, ToolCall, footer_text
+from ipy_stream.render import POLICY, escape, render_markdown, sanitize
 
-__all__ = ["SavedAnswer", "final_bundle"]
+__all__ = ["SavedAnswer", "final_bundle", "final_text"]
 
 # Each colour as a literal, then as the theme's variable: a notebook that is not trusted
 # has its outputs' styles filtered (JupyterLab drops var()), and keeps the literal.
@@ -59,19 +59,34 @@ class SavedAnswer:
     status: Status
     label: str
     """The model's name, as given with ``-m``."""
+    thinking: str = ""
+    """The model's thinking, rendered and sanitized ("" for none, or when not shown)."""
+    thinking_tokens: int = 0
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @classmethod
     def of(
-        cls, label: str, outcome: Outcome, html: str, *, with_message: bool = True
+        cls,
+        label: str,
+        outcome: Outcome,
+        html: str,
+        *,
+        with_message: bool = True,
+        show_reasoning: bool = True,
     ) -> SavedAnswer:
         """The part of a finished stream of model ``label``; ``html`` is its answer as
-        :mod:`ipy_stream.render` returns it (``with_message``: see ``footer_text``)."""
+        :mod:`ipy_stream.render` returns it (``with_message``: see ``footer_text``).
+        ``show_reasoning`` keeps the model's thinking, folded, above the answer."""
+        thinking = outcome.reasoning if show_reasoning else ""
         return cls(
             text=outcome.text,
             html=html,
             footer=footer_text(label, outcome, with_message=with_message),
             status=outcome.status,
             label=label,
+            thinking=render_markdown(thinking) if thinking.strip() else "",
+            thinking_tokens=outcome.reasoning_tokens,
+            tool_calls=outcome.tool_calls,
         )
 
 
@@ -82,12 +97,36 @@ def _answer_html(answer: SavedAnswer) -> str:
         f'<div class="ipy-stream-saved" data-status="{answer.status}" '
         f'style="border-left: 3px solid {rule}; border-left: 3px solid {rule_theme}; '
         'padding-left: 10px">'
+        f"{_thinking_html(answer)}"
         f'<div class="ipy-stream-body jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
-        f"{answer.html}</div>"
+        f"{answer.html}</div>{_tools_html(answer)}"
         f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; '
         f'color: {color}; color: {color_theme}">'
         f"{sanitize(escape(answer.footer))}</div></div>"
     )
+
+
+def _thinking_html(answer: SavedAnswer) -> str:
+    if not answer.thinking:
+        return ""
+    count = f" · {answer.thinking_tokens} tokens" if answer.thinking_tokens else ""
+    return (
+        f'<details class="ipy-stream-thinking" style="{_FOOTER_STYLE}; margin-bottom: 4px">'
+        f"<summary>Thinking{count}</summary>"
+        f'<div class="jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
+        f"{answer.thinking}</div></details>"
+    )
+
+
+def _tools_html(answer: SavedAnswer) -> str:
+    if not answer.tool_calls:
+        return ""
+    calls = "".join(
+        f"<li><code>{sanitize(escape(call.name))}({sanitize(escape(call.arguments))})</code></li>"
+        for call in answer.tool_calls
+    )
+    style = _FOOTER_STYLE
+    return f'<div class="ipy-stream-tools" style="{style}">Tool calls:<ul>{calls}</ul></div>'
 
 
 def final_bundle(answers: Sequence[SavedAnswer]) -> dict[str, str]:
@@ -103,3 +142,11 @@ def final_bundle(answers: Sequence[SavedAnswer]) -> dict[str, str]:
         html = f'<div class="ipy-stream-grid" style="{_GRID_STYLE}">{panes}</div>'
         plain = "\n\n".join(f"── {a.label} ──\n{a.text}" for a in answers)
     return {"text/html": html, "text/plain": plain}
+
+
+def final_text(answers: Sequence[SavedAnswer], *, streamed: bool) -> str:
+    """What a terminal shows at the end: after a streamed answer, its footer; for
+    answers that were not printed while they streamed, each with its label and footer."""
+    if streamed:
+        return "".join(f"— {a.footer}\n" for a in answers)
+    return "".join(f"── {a.label} ──\n{a.text}\n— {a.footer}\n\n" for a in answers)

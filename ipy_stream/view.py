@@ -1,8 +1,8 @@
-"""Live views of a growing answer: a widget for notebooks, plain text for terminals.
+"""Live views of one growing answer: a widget for notebooks, plain text for terminals.
 
 Tokens may arrive thousands of times a second; a frontend must not get a message
-for each. The callback only appends to a buffer; one writer thread sends what is new
-at most once per ``interval`` while something changed, and :meth:`finish` always
+for each. A widget view only appends to a buffer; one writer thread sends what is
+new at most once per ``interval`` while something changed, and :meth:`finish` always
 sends the end. This module knows ipywidgets but not LangChain.
 """
 
@@ -15,19 +15,30 @@ from typing import Any, Protocol
 
 from ipy_stream.outcome import Outcome, footer_text
 from ipy_stream.render import AnswerRenderer
-from ipy_stream.saved import SavedAnswer
 
-__all__ = ["StdoutView", "View", "WidgetView"]
+__all__ = ["STALL_NOTICE", "QuietTextView", "StdoutView", "View", "WidgetView"]
+
+STALL_NOTICE = 5.0
+"""Seconds without a token after which the footer says so."""
 
 
 class View(Protocol):
-    """What the magic needs from a live view."""
+    """What a run needs from the live view of one answer."""
 
     def append(self, text: str) -> None:
         """Add a piece of the answer (called for every token; must be cheap)."""
 
+    def think(self, text: str) -> None:
+        """Add a piece of the model's thinking (kept apart from the answer)."""
+
+    def tool(self, name: str) -> None:
+        """The model started a call of tool ``name``."""
+
     def finish(self, outcome: Outcome) -> None:
         """Show the final state; no more appends follow."""
+
+    def close(self) -> None:
+        """Release what the view holds (after the final output replaced it)."""
 
 
 class WidgetView:
@@ -45,6 +56,10 @@ class WidgetView:
 
         self._label = label
         self._started = time.perf_counter()
+        self._tokens = 0
+        self._thinking = 0
+        self._last_at: float | None = None
+        self._tool: str | None = None
         # Renders finished blocks while the answer streams (on the widget's writer
         # thread, off the token path), so the saved output costs little at the end.
         self._renderer = AnswerRenderer()
@@ -54,14 +69,38 @@ class WidgetView:
             progress=self._progress,
             on_sent=self._renderer.add,
         )
+        self.widget.start_clock()
 
-    def _progress(self, tokens: int) -> str:
-        elapsed = time.perf_counter() - self._started
-        return f"{self._label} · streaming… · {tokens} tokens · {elapsed:.1f} s"
+    def _progress(self, _appends: int) -> str:
+        """The footer while streaming: never the same for long, so a stall shows."""
+        now = time.perf_counter()
+        if self._tokens:
+            state = f"streaming… · {self._tokens} tokens"
+        elif self._thinking:
+            state = f"thinking… · {self._thinking} tokens"
+        else:
+            state = "waiting for the first token…"
+        if self._tool is not None:
+            state += f" · calling {self._tool}"
+        if self._last_at is not None and now - self._last_at >= STALL_NOTICE:
+            state += f" · no token for {now - self._last_at:.0f} s"
+        return f"{self._label} · {state} · {now - self._started:.1f} s"
 
     def append(self, text: str) -> None:
         """Buffer the text; the widget's writer thread sends it within one interval."""
+        self._tokens += 1
+        self._last_at = time.perf_counter()
         self.widget.append(text)
+
+    def think(self, text: str) -> None:
+        """Count the thinking for the footer (shown whole in the saved output)."""
+        self._thinking += 1
+        self._last_at = time.perf_counter()
+
+    def tool(self, name: str) -> None:
+        """Say in the footer which tool the model is calling."""
+        self._tool = name
+        self._last_at = time.perf_counter()
 
     def finish(self, outcome: Outcome) -> None:
         """Stop the writer; send the rest of the text, the final status and footer."""
@@ -69,42 +108,72 @@ class WidgetView:
             outcome.status, footer=footer_text(self._label, outcome), text=outcome.text
         )
 
-    def saved(self, outcome: Outcome, *, with_message: bool = True) -> SavedAnswer:
-        """What stays in the notebook for this answer (after :meth:`finish`)."""
-        html = self._renderer.html(outcome.text)
-        return SavedAnswer.of(self._label, outcome, html, with_message=with_message)
+    def html(self, text: str) -> str:
+        """The answer ``text`` rendered and sanitized (mostly done while it streamed)."""
+        return self._renderer.html(text)
 
     def close(self) -> None:
-        """Release the widget (after its display was replaced)."""
-        self.widget.close()
+        """Release the widget and its layout."""
+        close_widget(self.widget)
+
+
+def close_widget(widget: Any) -> None:
+    """Close a widget, its children, and the layout and style models it owns."""
+    for child in getattr(widget, "children", ()):
+        close_widget(child)
+    for part in ("layout", "style"):
+        owned = getattr(widget, part, None)
+        if owned is not None and hasattr(owned, "close"):
+            owned.close()
+    widget.close()
 
 
 class StdoutView:
-    """For terminal IPython: tokens go straight to stdout, then a summary line."""
+    """For terminal IPython: tokens go straight to stdout as they come."""
 
-    def __init__(
-        self,
-        label: str,
-        write: Callable[[str], Any] | None = None,
-        *,
-        with_message: bool = True,
-    ) -> None:
-        self._label = label
+    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
         self._write = write or sys.stdout.write
-        self._with_message = with_message
-        self._ends_with_newline = True
+        self.ends_with_newline = True
 
     def append(self, text: str) -> None:
         """Print the token now."""
         self._write(text)
-        self._ends_with_newline = text.endswith("\n")
+        self.ends_with_newline = text.endswith("\n")
         flush = getattr(sys.stdout, "flush", None)
         if flush is not None:
             flush()
 
+    def think(self, text: str) -> None:
+        """Thinking is not printed; the footer counts it."""
+
+    def tool(self, name: str) -> None:
+        """Tool calls are listed in the footer."""
+
     def finish(self, outcome: Outcome) -> None:
-        """Print the summary on its own line."""
-        self._write(
-            ("" if self._ends_with_newline else "\n")
-            + f"— {footer_text(self._label, outcome, with_message=self._with_message)}\n"
-        )
+        """End the answer's last line (the footer follows in the final output)."""
+        if not self.ends_with_newline:
+            self._write("\n")
+            self.ends_with_newline = True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class QuietTextView:
+    """For several models in a terminal: nothing is printed while they stream (tokens
+    from several streams would interleave); the final output prints each answer."""
+
+    def append(self, text: str) -> None:
+        """Nothing is printed until the end."""
+
+    def think(self, text: str) -> None:
+        """Nothing is printed until the end."""
+
+    def tool(self, name: str) -> None:
+        """Nothing is printed until the end."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """Nothing to show: the final output has the whole answer."""
+
+    def close(self) -> None:
+        """Nothing to release."""

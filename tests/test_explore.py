@@ -21,8 +21,8 @@ from langchain_core.runnables import RunnableLambda
 
 from ipy_stream.panes import Panes
 from ipy_stream.runlog import RunLog
-from tests.conftest import RecordingChatModel, log_rows, run
 from tests.saved_output import saved
+from tests.support import RecordingChatModel, background_threads, log_rows, run, wait_until
 
 
 class SlowModel(RecordingChatModel):
@@ -47,18 +47,6 @@ class SlowModel(RecordingChatModel):
         if self.usage:
             usage = {"input_tokens": 7, "output_tokens": 4, "total_tokens": 11}
             yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
-
-
-def wait_until(predicate: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(0.01)
-
-
-def background_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ipy-stream-background")]
 
 
 def wait_for_background() -> None:
@@ -287,7 +275,7 @@ def test_every_run_is_logged_with_messages_answer_status_and_timings(
     assert done["seconds"] >= 0
     assert done["tokens"] == len(fake.reply.split())
     assert failed["status"] == "failed"
-    assert failed["error"] == "RuntimeError: boom"
+    assert failed["error"] == "RuntimeError: boom."
     assert secret_key not in log_path.read_bytes().decode("utf-8", "replace")
 
 

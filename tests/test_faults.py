@@ -1,7 +1,7 @@
 """Faults, interrupts and secrets: the real ChatOpenAI over HTTP to the project's test server.
 
 Every test drives ``%%stream`` in a fresh IPython shell (the ``ip`` fixture) against
-``tests/openai_server.py`` on 127.0.0.1 and checks what a person would see: the one line
+``tests/openai_server`` on 127.0.0.1 and checks what a person would see: the one line
 the cell prints, the text kept in ``-o``, the Markdown the notebook keeps (the final
 saved ``text/html`` output of the widget view) and the run log.
 """
@@ -25,9 +25,9 @@ from pydantic import SecretStr
 
 from ipy_stream.errors import StreamError
 from ipy_stream.panes import Panes
-from tests.conftest import Captured, RecordingChatModel, log_rows, run
 from tests.openai_server import StreamServer, generate_reply
 from tests.saved_output import Saved, saved
+from tests.support import Captured, RecordingChatModel, background_threads, log_rows, run
 
 MODEL = "gpt-4o-mini"
 
@@ -36,14 +36,10 @@ MODEL = "gpt-4o-mini"
 
 
 @pytest.fixture
-def http(
-    ip: InteractiveShell, server: StreamServer, secret_key: str, caplog: pytest.LogCaptureFixture
-) -> InteractiveShell:
-    """``ip`` talking to the test server with a fake key, showing the widget view."""
-    ip.run_line_magic("config", f"StreamMagics.base_url = {server.base_url!r}")
-    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
+def http(http: InteractiveShell, caplog: pytest.LogCaptureFixture) -> InteractiveShell:
+    """The shared ``http`` shell (conftest.py), with WARNING log records captured."""
     caplog.set_level(logging.WARNING)
-    return ip
+    return http
 
 
 @dataclass
@@ -361,10 +357,6 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     assert record.tokens_sent < 400
 
     assert_next_stream_works(http, server)
-
-
-def background_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ipy-stream-background")]
 
 
 def click_stop(panes: Panes) -> None:

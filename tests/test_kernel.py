@@ -32,6 +32,8 @@ DATA_HOME = Path(tempfile.mkdtemp(prefix="ipy-stream-kernel-data-"))
 
 
 def kernel_env(server: StreamServer | None, *, key: str | None = KEY) -> dict[str, str]:
+    """The whole environment of a kernel these tests start: this process's, without any
+    provider variable, plus the test server's URL and the key when given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     # The kernel's run log goes to a throwaway directory, never the developer's own.
     env["XDG_DATA_HOME"] = str(DATA_HOME)
@@ -220,14 +222,7 @@ def run_notebook(path: Path, cells: list[str], env: dict[str, str]) -> nbformat.
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False)
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    client.execute(env=env)  # the kernel's whole environment
     nbformat.write(nb, path)
     return nbformat.read(path, as_version=4)
 
@@ -259,14 +254,7 @@ QUICKSTART = Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"
 
 def execute_quickstart(env: dict[str, str]) -> nbformat.NotebookNode:
     nb = nbformat.read(QUICKSTART, as_version=4)
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, timeout=180, kernel_name="python3").execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    NotebookClient(nb, timeout=180, kernel_name="python3").execute(env=env)
     return nb
 
 

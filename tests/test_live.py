@@ -26,6 +26,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 from ipy_stream.live import CHECKPOINT_LIMIT, STATE_INTERVAL, LiveMarkdown, static_path
 from ipy_stream.outcome import Outcome
 from ipy_stream.view import WidgetView
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "js"
@@ -195,7 +196,7 @@ def test_the_writer_flushes_without_finish() -> None:
         time.sleep(0.01)
     assert [m["text"] for m in sent.appends] == ["soon"]
     assert widget.length == 4
-    time.sleep(0.1)
+    time.sleep(0.1)  # five intervals in which nothing is appended: the writer stays silent
     assert len(sent.appends) == 1  # nothing changed: no message
     widget.close()
 
@@ -359,8 +360,9 @@ def test_widget_view_keeps_its_public_shape() -> None:
     assert view.widget.footer == "demo · waiting for the first token…"
     for token in ["Hello", " ", "**world**"]:
         view.append(token)
-    time.sleep(0.1)
-    assert sent.footers[-1].startswith("demo · streaming… · 3 tokens")
+    streaming = "demo · streaming… · 3 tokens"
+    wait_until(lambda: bool(sent.footers) and sent.footers[-1].startswith(streaming))
+    assert sent.footers[-1].startswith(streaming)
     outcome = Outcome(text="Hello **world**", status="done", tokens=3, seconds=0.5)
     view.finish(outcome)
     assert sent.text() == "Hello **world**"

@@ -6,28 +6,18 @@ All over real HTTP to the project's OpenAI-compatible test server, through the m
 from __future__ import annotations
 
 import json
-import threading
 import tracemalloc
 from pathlib import Path
 
-import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from tests.conftest import log_rows, run
 from tests.openai_server import StreamServer, generate_reply
 from tests.saved_output import saved
+from tests.support import background_threads, log_rows, run
 
 MODEL = "gpt-4o-mini"
-
-
-@pytest.fixture
-def http(ip: InteractiveShell, server: StreamServer, secret_key: str) -> InteractiveShell:
-    """``ip`` talking to the test server with a fake key, showing the widget view."""
-    ip.run_line_magic("config", f"StreamMagics.base_url = {server.base_url!r}")
-    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
-    return ip
 
 
 def huge_answer(size: int = 1_000_000) -> str:
@@ -92,10 +82,6 @@ def test_a_200_000_character_prompt_variable_is_sent_intact(
     (request,) = server.completion_requests
     assert request.body is not None
     assert request.body["messages"] == [{"role": "user", "content": "Summarize this:\n" + document}]
-
-
-def background_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ipy-stream-background")]
 
 
 def test_twenty_background_streams_each_get_exactly_their_own_text(

@@ -10,8 +10,8 @@ from langchain_core.messages import AIMessage
 
 from ipy_stream.demo import DemoChatModel
 from ipy_stream.errors import StreamError
-from tests.conftest import RecordingChatModel, run
 from tests.saved_output import saved
+from tests.support import RecordingChatModel, run
 
 
 def test_answer_streams_to_stdout_and_lands_in_out_variable(

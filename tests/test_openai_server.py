@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 API_KEY = "test-key"
 MODEL = "gpt-4o-mini"
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
-SERVER_SCRIPT = Path(__file__).with_name("openai_server.py")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -694,7 +694,8 @@ def test_close_does_not_hang_on_a_stalled_stream() -> None:
 
 def test_command_line_prints_base_url_and_serves() -> None:
     process = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--tokens", "5", "--rate", "0"],
+        [sys.executable, "-m", "tests.openai_server", "--port", "0", "--tokens", "5", "--rate=0"],
+        cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

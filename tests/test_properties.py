@@ -38,8 +38,8 @@ from langchain_core.messages import BaseMessage
 from ipy_stream.chain import build_template
 from ipy_stream.errors import PromptError
 from ipy_stream.prompt import fill, parse_cell
-from tests.conftest import RecordingChatModel, run
 from tests.openai_server import StreamServer, tokenize
+from tests.support import RecordingChatModel, run
 
 # -- the oracle ------------------------------------------------------------------------
 
@@ -442,13 +442,6 @@ def stream_text(ip: InteractiveShell, server: StreamServer, text: str) -> Any:
     assert kept["data"]["text/plain"] == text
     assert server.completion_requests[-1].text_sent == text
     return ip.user_ns["out"]
-
-
-@pytest.fixture
-def http(ip: InteractiveShell, server: StreamServer, secret_key: str) -> InteractiveShell:
-    ip.run_line_magic("config", f"StreamMagics.base_url = {server.base_url!r}")
-    ip.run_line_magic("config", "StreamMagics.view = 'widget'")
-    return ip
 
 
 def test_tokens_cut_inside_grapheme_clusters_arrive_exactly(

@@ -1,16 +1,18 @@
 // ipy_stream's live view: an anywidget front end.
 //
 // The kernel sends only new text, as custom messages
-//   {type: "append", seq, offset, text[, footer][, reset][, resync]}
-// (offsets in code points; `footer` is the progress line to show). Synced traits,
-// updated about once a second while streaming and at the end, carry `status`,
-// `footer`, `length` (code points sent so far), `seq` and `checkpoint` (a prefix
-// of the text that the kernel refreshes while the answer is short, so that
-// messages sent before this module was listening are not lost). The footer shown
-// is the latest one, from a message or the trait. The text lives in one store per
-// model, shared by all views of it; each view renders at most once per
-// animation frame and only the part of the Markdown that changed. A view that
-// finds the store behind `length` asks the kernel: {type: "resync", have}.
+//   {type: "append", seq, epoch, offset, text[, footer][, reset][, resync]}
+// (offsets in code points; `footer` is the progress line to show; `epoch` counts
+// the times the kernel replaced its text). Synced traits, updated about once a
+// second while streaming and at the end, carry `status`, `footer`, `length` (code
+// points sent so far), `seq`, `epoch` and `checkpoint` (a prefix of the text that
+// the kernel refreshes while the answer is short, so that messages sent before
+// this module was listening are not lost). The footer shown is the latest one,
+// from a message or the trait. The text lives in one store per model, shared by
+// all views of it; each view renders at most once per animation frame and only
+// the part of the Markdown that changed. A store that finds itself behind
+// `length`, or holding the text of an older epoch, asks the kernel
+// {type: "resync", have, epoch} (sync.js).
 //
 // DOM: div.ipy-stream[data-status] > div.ipy-stream-body (the rendered Markdown)
 // + div.ipy-stream-footer, as in the saved output (ipy_stream/saved.py). The
@@ -21,10 +23,9 @@ import { IncrementalRenderer } from "./incremental.js";
 import { createMarkdown } from "./markdown.js";
 import { POLICY } from "./policy.js";
 import { sanitize } from "./sanitize.js";
-import { TextStore } from "./store.js";
+import { Sync } from "./sync.js";
 
 const STATUSES = new Set(["streaming", "done", "failed", "interrupted"]);
-const RESYNC_RETRY_MS = 3000;
 
 let markdown = null;
 const md = () => (markdown ??= createMarkdown());
@@ -45,59 +46,6 @@ function hostStylesMarkdown() {
 // One store per model, found again by its `_uid` trait (anywidget hands each
 // callback its own model proxy, so the proxy cannot be the key).
 const STORES = new Map();
-
-class Sync {
-  constructor(model) {
-    this.model = model;
-    this.store = new TextStore();
-    this.askedAt = -Infinity;
-    this.footer = model.get("footer") ?? "";
-  }
-
-  // Ask the kernel for what we lack, at most once per RESYNC_RETRY_MS until answered.
-  resync(force = false) {
-    const now = Date.now();
-    if (!force && now - this.askedAt < RESYNC_RETRY_MS) return;
-    this.askedAt = now;
-    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream resync", this.store.length, this.model.get("length"));
-    this.model.send({ type: "resync", have: this.store.length });
-  }
-
-  behind() {
-    return this.store.length < (this.model.get("length") ?? 0) || this.store.ahead.size > 0;
-  }
-
-  onMessage(message) {
-    if (!message || message.type !== "append") return;
-    if (message.resync) this.askedAt = -Infinity;
-    if (typeof message.footer === "string" && message.footer !== this.footer) {
-      this.footer = message.footer;
-      this.redraw();
-    }
-    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream append", message.offset, message.text.length, this.store.length, !!message.resync);
-    const gap = this.store.receive(message);
-    if (gap) this.resync();
-  }
-
-  onFooter() {
-    this.footer = this.model.get("footer") ?? "";
-    this.redraw();
-  }
-
-  // Views draw at their next animation frame (several calls, one draw).
-  redraw() {
-    for (const listener of this.store.listeners) listener();
-  }
-
-  onCheckpoint() {
-    this.store.adopt(this.model.get("checkpoint"));
-  }
-
-  onLength() {
-    this.onCheckpoint();
-    if (this.behind()) this.resync();
-  }
-}
 
 function syncFor(model) {
   const uid = model.get("_uid") || "";
@@ -147,22 +95,9 @@ class BodyView {
 }
 
 function initialize({ model }) {
-  const sync = syncFor(model);
-  sync.model = model;
-  const onMessage = (message) => sync.onMessage(message);
-  const onCheckpoint = () => sync.onCheckpoint();
-  const onLength = () => sync.onLength();
-  const onFooter = () => sync.onFooter();
-  model.on("msg:custom", onMessage);
-  model.on("change:footer", onFooter);
-  model.on("change:checkpoint", onCheckpoint);
-  model.on("change:length", onLength);
-  sync.onLength();
+  const detach = syncFor(model).attach(model);
   return () => {
-    model.off("msg:custom", onMessage);
-    model.off("change:checkpoint", onCheckpoint);
-    model.off("change:length", onLength);
-    model.off("change:footer", onFooter);
+    detach();
     STORES.delete(model.get("_uid") || "");
   };
 }

@@ -2,7 +2,12 @@
 // "append" messages. Offsets count Unicode code points, like Python's str
 // indices, so that both sides agree on where a piece goes even with emoji.
 //
-// A message says "from `offset` on, the text is `text`" (as far as it goes):
+// Each message names the `epoch` of the text it is about: the kernel starts a new
+// one each time it replaces the text (a reset); within one epoch the text only
+// grows, so a piece is placed by its offset alone:
+// * a message of a newer epoch than ours: we missed a reset; what we hold is
+//   another text: drop it (and the pieces kept aside), then place the piece;
+// * a message of an older epoch: a replay of a replaced text: ignore it;
 // * offset == what we hold: append;
 // * offset < what we hold: the overlap is already here, append only the rest
 //   (a resync answer or a replay); with `reset: true` drop everything from
@@ -44,6 +49,8 @@ export class TextStore {
     this.text = "";
     /** Its length in code points (the offset the next message should have). */
     this.length = 0;
+    /** The kernel's epoch of that text (the number of times it replaced its text). */
+    this.epoch = 0;
     /** Bumped when the text was cut back (a reset): renderers start over. */
     this.generation = 0;
     /** Pieces that arrived after a gap, by offset. */
@@ -56,13 +63,20 @@ export class TextStore {
     const offset = Number(message.offset);
     const text = String(message.text ?? "");
     if (!Number.isInteger(offset) || offset < 0) return false;
-    let changed = false;
-    if (message.reset && offset <= this.length) {
+    const epoch = message.epoch === undefined ? this.epoch : message.epoch;
+    if (!Number.isInteger(epoch) || epoch < this.epoch) return false;
+    let changed = this.#enter(epoch);
+    // A reset that agrees with what we hold (another page's resync answer, sent to
+    // every page) only extends it; else the text from `offset` on is replaced, and
+    // what was kept aside, which came before this message, is covered by it.
+    if (message.reset && offset <= this.length && !this.#leadsTo(offset, text)) {
+      this.ahead.clear();
       this.#truncate(offset);
       changed = true;
     }
     if (offset > this.length) {
       this.ahead.set(offset, text);
+      if (changed) this.#notify();
       return true;
     }
     changed = this.#place(offset, text) || changed;
@@ -71,7 +85,25 @@ export class TextStore {
     return this.ahead.size > 0;
   }
 
-  /** Adopt a checkpoint (a prefix of the kernel's text) if it is longer than ours. */
+  /**
+   * Follow the kernel to `epoch` if it is newer than ours (a reset we missed): the
+   * text we hold belongs to a replaced one, so drop it. True if it was newer.
+   */
+  enter(epoch) {
+    const entered = this.#enter(epoch);
+    if (entered) this.#notify();
+    return entered;
+  }
+
+  #enter(epoch) {
+    if (!(epoch > this.epoch)) return false;
+    this.epoch = epoch;
+    this.ahead.clear();
+    this.#truncate(0);
+    return true;
+  }
+
+  /** Adopt a checkpoint (a prefix of the text of our epoch) if it is longer than ours. */
   adopt(prefix) {
     const text = String(prefix ?? "");
     if (!text) return false;
@@ -85,6 +117,11 @@ export class TextStore {
     this.text = this.text.slice(0, codePointIndex(this.text, offset));
     this.length = offset;
     this.generation++;
+  }
+
+  // Is what we hold from `offset` (<= this.length) on a prefix of `text`?
+  #leadsTo(offset, text) {
+    return text.startsWith(this.text.slice(codePointIndex(this.text, offset)));
   }
 
   // Put `text` at `offset` (<= this.length); keep only what extends our text.

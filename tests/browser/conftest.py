@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import ARTIFACTS_DIR, FAKE_KEY, INIT_SCRIPT, Lab, LabServer
+from .lab import (
+    ARTIFACTS_DIR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FAKE_KEY,
+    INIT_SCRIPT,
+    VIEWPORT,
+    Lab,
+    LabServer,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -31,18 +40,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
     from tests.openai_server import StreamServer
-
-CHROMIUM = os.environ.get("IPY_STREAM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 900}
 
 _FAILED = pytest.StashKey[bool]()
 _DIALOGS = pytest.StashKey[list[str]]()

@@ -65,7 +65,7 @@ The end.
 BOTH = f"""\
 from IPython.display import HTML, display
 from ipy_stream.outcome import Outcome
-from ipy_stream.saved import final_bundle
+from ipy_stream.saved import SavedAnswer, final_bundle
 from ipy_stream.view import WidgetView
 
 text = {ANSWER!r}
@@ -74,7 +74,8 @@ view.append(text)
 outcome = Outcome(text=text, status="done", tokens=120, seconds=1.5, first_token_seconds=0.2)
 view.finish(outcome)
 display(view.widget)
-display(HTML(final_bundle([view.saved(outcome)])["text/html"]))
+saved = SavedAnswer.of("gpt-4o-mini", outcome, view.html(text))
+display(HTML(final_bundle([saved])["text/html"]))
 """
 
 STYLE = """(el) => {

@@ -34,7 +34,7 @@ from .lab import (
     SEL_STREAM_STOP,
     STATUS,
 )
-from .test_stream import (
+from .support import (
     LOAD,
     MARKDOWN_ELEMENTS,
     STATS,
@@ -58,8 +58,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 TOKENS = 4800
-"""About 27,000 characters: the page passes the checkpoint limit after about 10 s and the
-stream still runs for about 5 s after the reload."""
+"""About 27,000 characters: the page passes the checkpoint limit after about 10 s."""
+HOLD_AFTER = 3600
+"""The server holds the stream after this many tokens (about 20,000 characters, past the
+checkpoint limit) until the test lets it go: the reload happens while it still runs, however
+long the machine takes to reload, and about 4 s of stream follow it."""
 RATE = 300
 """Tokens per second: fast, but within what hosted models stream; at 50 tok/s reaching the
 checkpoint limit would take more than a minute."""
@@ -168,7 +171,7 @@ def run_until_logged(nb: NotebookPage, index: int, *, timeout: float = 10.0) -> 
 def test_reload_mid_stream_catches_up_and_streams_to_the_end(
     lab: Lab, server: StreamServer, dialogs: list[str]
 ) -> None:
-    server.configure(tokens=TOKENS, rate=RATE)
+    server.configure(tokens=TOKENS, rate=RATE, stall_after=HOLD_AFTER, stall_seconds=240)
     run = uuid.uuid4().hex[:8]  # finds this run in the run log
     path = lab.write_notebook(
         "reload",
@@ -190,10 +193,17 @@ def test_reload_mid_stream_catches_up_and_streams_to_the_end(
         timeout=60_000,
         polling=50,
     )
+    server.wait_for(lambda: request.tokens_sent >= HOLD_AFTER, timeout=120)
+    nb.page.wait_for_function(
+        "(a) => Number(a[0].dataset.length) >= a[1]",
+        arg=[view.element_handle(), len(reply_text(HOLD_AFTER))],
+        timeout=60_000,
+        polling=50,
+    )
     before = view.evaluate(_VIEW_STATE)
     assert before["status"] == "streaming"
     nb.save()
-    assert request.finished is None, "the stream ended before the reload: slow machine?"
+    assert request.finished is None
 
     reload_page(nb)
     assert dialogs == []  # saved: no "leave the page?" prompt held the reload up
@@ -214,6 +224,7 @@ def test_reload_mid_stream_catches_up_and_streams_to_the_end(
 
     # it keeps growing in the reloaded page, to the end of the stream
     with nb.record(1, SEL_STREAM_BODY) as body, nb.record(1, SEL_STREAM, attribute=STATUS) as st:
+        server.end_stall()
         server.wait_for(lambda: request.finished is not None, timeout=30)
         # the run log lists the run once the kernel is done with it, its live view included
         logged = run_until_logged(nb, 2)

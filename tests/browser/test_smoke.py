@@ -1,4 +1,4 @@
-"""Smoke tests of the browser harness itself: JupyterLab + Chromium + the helpers in lab.py."""
+"""Smoke tests of the browser harness itself: JupyterLab + Chromium + the helpers in lab/."""
 
 from __future__ import annotations
 

@@ -12,18 +12,13 @@ every run); with ``IPY_STREAM_SCREENSHOT=1`` the README's ``docs/screenshot.png`
 
 from __future__ import annotations
 
-import ast
-import html
-import itertools
 import re
-from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from markdown_it import MarkdownIt
 
-from tests.openai_server import generate_reply, tokenize
+from tests.openai_server import tokenize
 
 from .lab import (
     FAKE_KEY,
@@ -40,136 +35,35 @@ from .lab import (
     Lab,
     make_notebook,
 )
+from .support import (
+    FINAL_FOOTER,
+    LOAD,
+    MARKDOWN_ELEMENTS,
+    STATS,
+    WIDGET_MIME,
+    active_span,
+    assert_no_widget_leftovers,
+    count_elements,
+    error_lines,
+    final_answer,
+    growing,
+    growth,
+    letters,
+    printed,
+    reply_text,
+    squash,
+    visible,
+    window_pwned,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from tests.openai_server import StreamServer
 
-    from .lab import LabServer, NotebookPage, Recording
+    from .lab import LabServer, NotebookPage
 
 pytestmark = pytest.mark.browser
-
-LOAD = "%load_ext ipy_stream"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-STDERR_MIME = "application/vnd.jupyter.stderr"
-WIDGET_ERRORS = ("Error displaying widget", "model not found", "Loading widget")
-MARKDOWN_ELEMENTS = {"h1": 1, "strong": 1, "ul > li": 2, "pre code": 1}
-"""What generate_reply's Markdown prefix renders to (its numbered paragraphs are an ``ol``)."""
-STATS = r"first token \d+\.\d\d s · \d+ tok/s · \d+\.\d s"
-FINAL_FOOTER = re.compile(r"· (done|failed|interrupted)\b.* · \d+\.\d s\s*$")
-"""The last line of a final Markdown output: ``model · status · ... · 1.6 s``."""
-
-
-# --- text helpers -----------------------------------------------------------------------------
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: object) -> None:
-        self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        self.parts.append(" ")
-
-
-def squash(text: str) -> str:
-    """Whitespace collapsed, JupyterLab's heading anchors (¶) dropped: text to compare."""
-    return " ".join(text.replace("¶", " ").split())
-
-
-def visible(markdown: str) -> str:
-    """The text a person reads when ``markdown`` is rendered (CommonMark), squashed."""
-    parser = _TextOf()
-    parser.feed(MarkdownIt("commonmark").render(markdown))
-    return squash(html.unescape("".join(parser.parts)))
-
-
-def letters(text: str) -> str:
-    """Only the letters: the part of a rendered text that only grows while Markdown streams.
-
-    Rendered Markdown is not a raw prefix of itself a moment later: ``**bold`` shows its
-    asterisks until the closing ``**`` arrives, ``1`` turns into an ordered list item (whose
-    number innerText does not show) once ``.`` follows, a fence's info string disappears.
-    Letters do not come and go like that.
-    """
-    return "".join(ch for ch in text if ch.isalpha())
-
-
-def growth(rec: Recording) -> list[str]:
-    """The distinct successive non-empty :func:`letters` of a recording of rendered text."""
-    out: list[str] = []
-    for value in rec.distinct():
-        text = letters(value)
-        if text and (not out or out[-1] != text):
-            out.append(text)
-    return out
-
-
-def growing(states: list[str]) -> bool:
-    """Each state strictly extends the previous one."""
-    return all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(states))
-
-
-def active_span(rec: Recording) -> tuple[float, float]:
-    """Seconds (since recording) of the first and last non-empty sample."""
-    times = [s.t for s in rec.samples if s.value and s.value.strip()]
-    assert times, rec.samples
-    return times[0], times[-1]
-
-
-def reply_text(tokens: int) -> str:
-    return "".join(generate_reply(tokens))
-
-
-def count_elements(nb: NotebookPage, index: int, root: str, nth: int = 0) -> dict[str, int]:
-    """How many h1, strong, ``ul > li`` and ``pre code`` are under the ``nth`` ``root`` in
-    cell ``index``'s outputs, counted in one go (one DOM state)."""
-    return dict(
-        nb.output(index, root)
-        .nth(nth)
-        .evaluate(
-            """(el) => Object.fromEntries(['h1', 'strong', 'ul > li', 'pre code'].map(
-                 (s) => [s, el.querySelectorAll(s).length]))"""
-        )
-    )
-
-
-def error_lines(nb: NotebookPage, index: int) -> list[str]:
-    """The text of each stderr or error output of cell ``index`` (tracebacks included)."""
-    outputs = nb.outputs(index).and_(nb.page.locator(f'[data-mime-type="{STDERR_MIME}"]'))
-    return [t.strip() for t in outputs.all_inner_texts()]
-
-
-def printed(nb: NotebookPage, index: int) -> Any:
-    """The Python literal that cell ``index`` printed (``print(repr(x))``)."""
-    return ast.literal_eval(nb.output_text(index).strip())
-
-
-def final_answer(nb: NotebookPage, index: int, *, timeout: float = 30.0) -> tuple[str, str]:
-    """Wait for cell ``index``'s final output (footer rendered); (answer, footer line)."""
-    text = nb.wait_final_output(index, FINAL_FOOTER, timeout=timeout)
-    body, _, footer = text.rstrip().rpartition("\n")
-    return body, footer.strip()
-
-
-def window_pwned(nb: NotebookPage) -> Any:
-    return nb.page.evaluate("() => window.__pwned")
-
-
-def assert_no_widget_leftovers(nb: NotebookPage, index: int) -> None:
-    """No live view, no widget, no widget error placeholder in cell ``index``."""
-    text = nb.output_text(index)
-    for bad in WIDGET_ERRORS:
-        assert bad not in text, (bad, text)
-    assert nb.output(index, SEL_WIDGET).count() == 0
-    assert nb.output(index, SEL_STREAM).count() == 0
 
 
 # --- 1. the answer grows, rendered as Markdown, and ends complete -----------------------------
@@ -817,6 +711,9 @@ def test_code_is_highlighted_while_streaming(lab: Lab, server: StreamServer) -> 
 # --- a huge answer keeps the page usable ---------------------------------------------------------
 
 
+# Not a speed test (benchmarks/ measure that): the deadlines only catch a hang, and are
+# generous because a loaded 2-core machine took up to four minutes for this cell.
+@pytest.mark.timeout(900)
 def test_a_million_character_answer_keeps_the_page_usable(lab: Lab, server: StreamServer) -> None:
     paragraph = "Lorem ipsum **dolor** sit amet, `code` and more words here. " * 8 + "\n\n"
     answer = "# A very long answer\n\n" + paragraph * (1_000_000 // len(paragraph)) + "THE END"
@@ -827,10 +724,10 @@ def test_a_million_character_answer_keeps_the_page_usable(lab: Lab, server: Stre
         )
     )
     nb.run_cell(0)
-    nb.run_cell(1, timeout=120)
+    nb.run_cell(1, timeout=600)
     # the kept Markdown holds the whole answer, up to its last words
-    nb.wait_final_output(1, timeout=60)
+    nb.wait_final_output(1, timeout=120)
     assert "THE END" in nb.final_output(1).inner_text()
     # and the notebook still answers: the next cell runs and shows its output
-    nb.run_cell(2, timeout=30)
+    nb.run_cell(2, timeout=60)
     assert printed(nb, 2) == len(answer)

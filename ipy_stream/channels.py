@@ -1,0 +1,376 @@
+"""Split what a chat model streams into answer text, reasoning and tool-call pieces.
+
+A LangChain callback handler gets ``on_llm_new_token(token, chunk=...)`` once per streamed
+piece. What is in it depends on the provider integration (all verified against
+langchain-core 1.8 and the integrations' sources):
+
+* ``chunk.message.content`` is a string (OpenAI Chat Completions, DeepSeek, Ollama, Groq,
+  OpenRouter, raw servers) or a list of blocks and strings: ``{"type": "text", "text"}``
+  (Anthropic, the OpenAI Responses API, Gemini 3), ``{"type": "reasoning", "reasoning"}``
+  (standard v1 blocks; ``output_version="v1"``), ``{"type": "reasoning", "summary":
+  [{"type": "summary_text", "text"}]}`` (Responses API, default ``"responses/v1"``),
+  ``{"type": "thinking", "thinking"}`` (Anthropic, Gemini), ``{"type":
+  "reasoning_content", "reasoning_content": {"text"}}`` (Bedrock Converse), bare strings
+  (Gemini), and blocks that carry neither (tool use, signatures, citations).
+* ``chunk.message.additional_kwargs["reasoning_content"]`` (DeepSeek, Ollama, Groq,
+  OpenRouter, xAI) or ``additional_kwargs["reasoning"]``: a string, or with the Responses
+  API and ``output_version="v0"`` a dict holding a ``summary`` list.
+* ``chunk.message.tool_call_chunks``: dicts with ``index``, ``id``, ``name``, ``args``.
+  ``index`` is ``None`` where a provider sends each call whole (Ollama, Gemini).
+* The ``token`` argument is ``chunk.message.content`` (a string *or a list*) when LangChain
+  drives the stream, or the chunk's plain text when an integration calls back itself, so it
+  is only read when there is no chunk.
+
+``message.content_blocks`` is not used as the primary source: it drops bare strings in
+Anthropic-tagged lists, ignores ``reasoning_content`` on chunks tagged ``"openai"`` and
+leaves ``thinking`` blocks untranslated when no provider is tagged. It is consulted only for
+block types this module does not know, so a translator an integration registers still
+yields reasoning.
+
+Servers that do not separate reasoning (DeepSeek-R1 or Qwen3 served raw) put it in the text
+as a leading ``<think>...</think>``; the reader takes that out too, even when the tags are
+split across tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Any, Final
+
+from langchain_core.messages import BaseMessage
+
+__all__ = ["CLOSE_TAG", "OPEN_TAG", "ChunkReader", "Pieces", "ToolCallDelta"]
+
+OPEN_TAG: Final = "<think>"
+CLOSE_TAG: Final = "</think>"
+
+# Block types whose text is reasoning.
+_REASONING_TYPES: Final = frozenset({"reasoning", "thinking", "reasoning_content"})
+# Block types known to carry neither answer text nor reasoning text.
+_INERT_TYPES: Final = frozenset(
+    {
+        "tool_use",
+        "input_json_delta",
+        "function_call",
+        "tool_call",
+        "tool_call_chunk",
+        "invalid_tool_call",
+        "server_tool_call",
+        "server_tool_call_chunk",
+        "server_tool_result",
+        "redacted_thinking",
+        "refusal",
+        "image",
+        "image_url",
+        "audio",
+        "video",
+        "file",
+        "text-plain",
+        "executable_code",
+        "code_execution_result",
+        "compaction",
+    }
+)
+_TRANSLATION_ERRORS: Final = (
+    AttributeError,
+    LookupError,
+    NotImplementedError,
+    TypeError,
+    ValueError,
+)
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """One streamed piece of a tool call.
+
+    ``index`` says which call the piece belongs to: 0 for the first call of the stream, 1
+    for the next, in the order they first appear (providers number calls differently, and
+    some not at all). ``id`` is usually only on a call's first piece.
+    """
+
+    index: int
+    id: str | None
+    name: str
+    """Name piece ("" if none in this chunk)."""
+    arguments: str
+    """JSON-arguments piece ("" if none in this chunk)."""
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """What one streamed token adds to each channel."""
+
+    text: str = ""
+    """Answer text."""
+    reasoning: str = ""
+    """Thinking text."""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.reasoning or self.tool_calls)
+
+
+_NOTHING: Final = Pieces()
+
+
+class _Where(Enum):
+    START = auto()  # no answer text decided yet: may still open with <think>
+    THINK = auto()  # inside the leading <think>
+    AFTER = auto()  # right after </think>: newlines are dropped
+    TEXT = auto()  # ordinary answer text
+
+
+def _held_suffix(text: str, tag: str) -> int:
+    """Length of the longest end of ``text`` that could be the start of ``tag``."""
+    for size in range(min(len(text), len(tag) - 1), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
+
+
+@dataclass
+class _ThinkSplitter:
+    """Takes a leading ``<think>...</think>`` out of the answer text, token by token."""
+
+    _where: _Where = _Where.START
+    _held: str = ""
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """Return the (answer, reasoning) that ``text`` settles."""
+        answer: list[str] = []
+        reasoning: list[str] = []
+        rest = self._held + text
+        self._held = ""
+        while rest:
+            if self._where is _Where.START:
+                stripped = rest.lstrip()
+                if stripped.startswith(OPEN_TAG):
+                    self._where = _Where.THINK
+                    rest = stripped[len(OPEN_TAG) :]
+                elif OPEN_TAG.startswith(stripped):
+                    # Only whitespace, or whitespace and part of "<think>": wait and see.
+                    self._held = rest
+                    rest = ""
+                else:
+                    self._where = _Where.TEXT
+            elif self._where is _Where.THINK:
+                end = rest.find(CLOSE_TAG)
+                if end >= 0:
+                    reasoning.append(rest[:end])
+                    self._where = _Where.AFTER
+                    rest = rest[end + len(CLOSE_TAG) :]
+                else:
+                    keep = _held_suffix(rest, CLOSE_TAG)
+                    reasoning.append(rest[: len(rest) - keep])
+                    self._held = rest[len(rest) - keep :]
+                    rest = ""
+            elif self._where is _Where.AFTER:
+                rest = rest.lstrip("\r\n")
+                if rest:
+                    self._where = _Where.TEXT
+            else:
+                answer.append(rest)
+                rest = ""
+        return "".join(answer), "".join(reasoning)
+
+    def end(self) -> tuple[str, str]:
+        """Release what is held back and start over."""
+        held, where = self._held, self._where
+        self._held, self._where = "", _Where.START
+        if where is _Where.THINK:
+            return "", held
+        return held, ""
+
+
+@dataclass
+class _Split:
+    """Text and reasoning found in one message chunk."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    has_reasoning_block: bool = False
+    has_unknown_block: bool = False
+
+
+def _summary_texts(summary: object) -> Iterable[str]:
+    if isinstance(summary, list):
+        for part in summary:
+            if isinstance(part, Mapping) and isinstance(text := part.get("text"), str):
+                yield text
+
+
+def _read_block(block: Mapping[str, Any], split: _Split, *, nested: bool = False) -> None:
+    kind = block.get("type")
+    if kind == "text":
+        if isinstance(text := block.get("text"), str):
+            split.text.append(text)
+    elif kind in _REASONING_TYPES:
+        split.has_reasoning_block = True
+        value = block.get(kind)
+        if isinstance(value, Mapping):  # Bedrock Converse: {"reasoning_content": {"text"}}
+            value = value.get("text")
+        if isinstance(value, str):
+            split.reasoning.append(value)
+        else:  # Responses API: {"type": "reasoning", "summary": [{"text"}]}
+            split.reasoning.extend(_summary_texts(block.get("summary")))
+    elif kind == "non_standard" and not nested and isinstance(value := block.get("value"), Mapping):
+        _read_block(value, split, nested=True)
+    elif kind not in _INERT_TYPES:
+        split.has_unknown_block = True
+
+
+def _read_content(content: object, split: _Split) -> None:
+    if isinstance(content, str):
+        split.text.append(content)
+    elif isinstance(content, list):
+        for item in content:
+            if isinstance(item, str):
+                split.text.append(item)
+            elif isinstance(item, Mapping):
+                _read_block(item, split)
+
+
+def _kwargs_reasoning(extra: Mapping[str, Any]) -> Iterable[str]:
+    # Some servers send the same text under both keys; read one.
+    value = extra.get("reasoning_content")
+    if value is None:
+        value = extra.get("reasoning")
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):  # Responses API, output_version="v0"
+        yield from _summary_texts(value.get("summary"))
+
+
+def _translated_reasoning(message: BaseMessage) -> Iterable[str]:
+    try:
+        blocks = message.content_blocks
+    except _TRANSLATION_ERRORS:
+        return
+    for block in blocks:
+        if block.get("type") == "reasoning" and isinstance(text := block.get("reasoning"), str):
+            yield text
+
+
+def _read_message(message: BaseMessage) -> _Split:
+    split = _Split()
+    _read_content(message.content, split)
+    if not split.has_reasoning_block:
+        extra = message.additional_kwargs
+        if isinstance(extra, Mapping):
+            split.reasoning.extend(_kwargs_reasoning(extra))
+    if split.has_unknown_block and not (split.has_reasoning_block or split.reasoning):
+        split.reasoning.extend(_translated_reasoning(message))
+    return split
+
+
+def _message_of(chunk: object) -> BaseMessage | None:
+    message = getattr(chunk, "message", None)
+    if isinstance(message, BaseMessage):
+        return message
+    return chunk if isinstance(chunk, BaseMessage) else None
+
+
+@dataclass
+class _CallNumbers:
+    """Numbers tool calls 0, 1, ... in the order they first appear.
+
+    Pieces are matched to a call by the provider's index, else by the call id, else they
+    continue the previous call. An index that shows up again with a different id is a new
+    call.
+    """
+
+    _count: int = 0
+    _by_index: dict[object, int] = field(default_factory=dict)
+    _by_id: dict[str, int] = field(default_factory=dict)
+    _id_of: dict[int, str] = field(default_factory=dict)
+    _last: int | None = None
+
+    def number(self, index: object, call_id: str | None) -> int:
+        number: int | None
+        if index is not None:
+            number = self._by_index.get(index)
+            if (
+                number is not None
+                and call_id is not None
+                and self._id_of.get(number, call_id) != call_id
+            ):
+                number = None  # the index came back with another call's id
+            if number is None and call_id is not None:
+                number = self._by_id.get(call_id)
+        elif call_id is not None:
+            number = self._by_id.get(call_id)
+        else:
+            number = self._last
+        if number is None:
+            number = self._count
+            self._count += 1
+        if index is not None:
+            self._by_index[index] = number
+        if call_id is not None:
+            self._by_id.setdefault(call_id, number)
+            self._id_of.setdefault(number, call_id)
+        self._last = number
+        return number
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class ChunkReader:
+    """Splits one stream (one LLM run) into answer text, reasoning and tool-call pieces.
+
+    Create one per run, call :meth:`feed` with every ``on_llm_new_token(token, chunk=...)``
+    and :meth:`end` when the run ends or fails: a possible partial ``<think>`` tag is held
+    back until the next token settles it, and ``end`` releases it. After ``end`` the
+    reader starts over as if new.
+    """
+
+    def __init__(self) -> None:
+        self._think = _ThinkSplitter()
+        self._calls = _CallNumbers()
+
+    def feed(self, token: object, chunk: object = None) -> Pieces:
+        """Split one streamed token; ``chunk`` is the callback's ``chunk`` argument."""
+        message = _message_of(chunk)
+        tool_calls: tuple[ToolCallDelta, ...] = ()
+        if message is not None:
+            split = _read_message(message)
+            tool_calls = self._tool_calls(getattr(message, "tool_call_chunks", None))
+        else:
+            split = _Split()
+            text = getattr(chunk, "text", None) if chunk is not None else None
+            # A non-chat GenerationChunk knows its text; otherwise the token is all there is.
+            _read_content(text if isinstance(text, str) else token, split)
+        answer, thought = self._think.feed("".join(split.text))
+        reasoning = "".join(split.reasoning) + thought
+        if not (answer or reasoning or tool_calls):
+            return _NOTHING
+        return Pieces(text=answer, reasoning=reasoning, tool_calls=tool_calls)
+
+    def end(self) -> Pieces:
+        """Release whatever is held back and start over."""
+        answer, reasoning = self._think.end()
+        self._calls = _CallNumbers()
+        if not (answer or reasoning):
+            return _NOTHING
+        return Pieces(text=answer, reasoning=reasoning)
+
+    def _tool_calls(self, chunks: object) -> tuple[ToolCallDelta, ...]:
+        if not isinstance(chunks, list):
+            return ()
+        deltas: list[ToolCallDelta] = []
+        for piece in chunks:
+            if not isinstance(piece, Mapping):
+                continue
+            call_id = _optional_str(piece.get("id"))
+            name = _optional_str(piece.get("name")) or ""
+            arguments = _optional_str(piece.get("args")) or ""
+            if call_id is None and not name and not arguments:
+                continue
+            number = self._calls.number(piece.get("index"), call_id)
+            deltas.append(ToolCallDelta(number, call_id, name, arguments))
+        return tuple(deltas)

@@ -1,0 +1,104 @@
+// One model's side of the live view's protocol (see live.js and ipy_stream/live.py):
+// the text store, fed by the kernel's custom messages and synced traits, and the
+// resync requests. No DOM here: views subscribe to `store.listeners`.
+//
+// How a front end finds out that it missed something:
+// * a missed append: the next message's offset is past what we hold (a gap), or
+//   the `length` trait is;
+// * a duplicated or replayed append: nothing to find, it lands where it already is;
+// * a missed reset (the kernel replaced its text, maybe by a shorter one): the next
+//   message, or the next state update, names a newer `epoch` than our text's.
+// We then drop the stale text, take what the `checkpoint` trait holds of the new one
+// (all of it when it is short), and ask for the rest:
+// {type: "resync", have: <code points held>, epoch: <their epoch>}.
+
+import { TextStore } from "./store.js";
+
+const RESYNC_RETRY_MS = 3000;
+
+/** A trait or message field read as an epoch (absent or malformed: 0). */
+function epochOf(value) {
+  return Number.isInteger(value) && value >= 0 ? value : 0;
+}
+
+export class Sync {
+  constructor(model, { now = Date.now } = {}) {
+    this.model = model;
+    this.now = now;
+    this.store = new TextStore();
+    this.askedAt = -Infinity;
+    this.footer = model.get("footer") ?? "";
+  }
+
+  // Follow `model` (anywidget's model of this widget: its custom messages and traits);
+  // returns the function that stops following it.
+  attach(model) {
+    this.model = model;
+    const onMessage = (message) => this.onMessage(message);
+    const onState = () => this.onState();
+    const onFooter = () => this.onFooter();
+    model.on("msg:custom", onMessage);
+    model.on("change:footer", onFooter);
+    // One update may change several of them: each handler reads them all.
+    for (const trait of ["epoch", "checkpoint", "length"]) model.on(`change:${trait}`, onState);
+    this.onState();
+    return () => {
+      model.off("msg:custom", onMessage);
+      model.off("change:footer", onFooter);
+      for (const trait of ["epoch", "checkpoint", "length"]) model.off(`change:${trait}`, onState);
+    };
+  }
+
+  // Ask the kernel for what we lack, at most once per RESYNC_RETRY_MS until answered
+  // (`force`: now, as an earlier request was about a text since replaced).
+  resync(force = false) {
+    const now = this.now();
+    if (!force && now - this.askedAt < RESYNC_RETRY_MS) return;
+    this.askedAt = now;
+    const { length, epoch } = this.store;
+    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream resync", epoch, length, this.model.get("length"));
+    this.model.send({ type: "resync", have: length, epoch });
+  }
+
+  behind() {
+    if (this.store.ahead.size > 0) return true;
+    // The traits of an older epoch than our text's say nothing about it.
+    return (
+      epochOf(this.model.get("epoch")) === this.store.epoch &&
+      this.store.length < (this.model.get("length") ?? 0)
+    );
+  }
+
+  onMessage(message) {
+    if (!message || message.type !== "append") return;
+    if (message.resync) this.askedAt = -Infinity;
+    if (typeof message.footer === "string" && message.footer !== this.footer) {
+      this.footer = message.footer;
+      this.redraw();
+    }
+    if (globalThis.__ipyStreamDebug) console.debug("ipy_stream append", message.epoch, message.offset, message.text.length, this.store.length, !!message.resync);
+    const epoch = this.store.epoch;
+    const gap = this.store.receive(message);
+    if (gap) this.resync(this.store.epoch !== epoch);
+  }
+
+  onFooter() {
+    this.footer = this.model.get("footer") ?? "";
+    this.redraw();
+  }
+
+  // Views draw at their next animation frame (several calls, one draw).
+  redraw() {
+    for (const listener of this.store.listeners) listener();
+  }
+
+  // The traits changed: `epoch`, `length` and `checkpoint` always describe one text.
+  onState() {
+    const epoch = epochOf(this.model.get("epoch"));
+    // A state older than the messages we got (one overtook the other): wait for the next.
+    if (epoch < this.store.epoch) return;
+    const entered = this.store.enter(epoch);
+    this.store.adopt(this.model.get("checkpoint"));
+    if (this.behind()) this.resync(entered);
+  }
+}

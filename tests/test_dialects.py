@@ -1,0 +1,99 @@
+"""What today's models stream, through the real magic and ``ChatOpenAI`` over real HTTP to
+the project's test server: thinking kept apart from the answer, tool calls, the limits and
+the usage of servers people run locally."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+from IPython.core.interactiveshell import InteractiveShell
+
+from ipy_stream.errors import StreamError
+from tests.openai_server import StreamServer, generate_reply
+from tests.saved_output import saved
+from tests.support import log_rows, run
+
+THOUGHT = "The user asks about owls. Owls are birds; keep it short."
+
+
+def test_thinking_streams_apart_and_never_lands_in_the_answer(
+    http: InteractiveShell, server: StreamServer, log_path: Path
+) -> None:
+    server.configure(tokens=12, reasoning=THOUGHT)
+    result, captured = run(http, "%%stream -m gpt-4o-mini -o answer --reasoning-out why\nOwls?")
+    assert result.success, result.error_in_exec
+    assert http.user_ns["answer"] == "".join(generate_reply(12))
+    assert http.user_ns["why"] == THOUGHT
+    (row,) = log_rows(log_path)
+    assert row["answer"] == http.user_ns["answer"]
+    assert row["reasoning"] == THOUGHT
+    (kept,) = captured.final_outputs()
+    html = kept["data"]["text/html"]
+    thinking = BeautifulSoup(html, "html.parser").select_one("details.ipy-stream-thinking")
+    assert thinking is not None and thinking.get("open") is None  # folded
+    assert thinking.summary is not None and thinking.summary.get_text().startswith("Thinking")
+    assert "Owls are birds" in thinking.get_text()
+    assert THOUGHT not in kept["data"]["text/plain"]
+    assert "thought" in saved(kept["data"]).answers[0].footer
+
+
+def test_thinking_sent_as_reasoning_is_read_too(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    server.configure(tokens=5, reasoning=THOUGHT, reasoning_field="reasoning")
+    assert run(http, "%%stream -m gpt-4o-mini -o a --reasoning-out why\nOwls?")[0].success
+    assert http.user_ns["why"] == THOUGHT
+    assert http.user_ns["a"] == "".join(generate_reply(5))
+
+
+def test_inline_think_tags_are_taken_out_of_the_answer(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    server.configure(text="<think>Hmm, owls.</think>\n\nOwls hunt at night.")
+    assert run(http, "%%stream -m gpt-4o-mini -o a --reasoning-out why\nOwls?")[0].success
+    assert http.user_ns["a"] == "Owls hunt at night."
+    assert http.user_ns["why"] == "Hmm, owls."
+
+
+def test_hidden_thinking_is_still_logged(
+    http: InteractiveShell, server: StreamServer, log_path: Path
+) -> None:
+    http.run_line_magic("config", "StreamMagics.show_reasoning = False")
+    server.configure(tokens=5, reasoning=THOUGHT)
+    result, captured = run(http, "%%stream -m gpt-4o-mini\nOwls?")
+    assert result.success
+    (kept,) = captured.final_outputs()
+    assert "ipy-stream-thinking" not in kept["data"]["text/html"]
+    assert log_rows(log_path)[0]["reasoning"] == THOUGHT
+
+
+def test_max_tokens_limits_the_answer_on_a_server_that_only_knows_max_tokens(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    server.configure(tokens=200, limit_param="max_tokens")
+    assert run(http, "%%stream -m local-model --max-tokens 12 -o a\nWrite.")[0].success
+    assert http.user_ns["a"] == "".join(generate_reply(12))
+    body = server.completion_requests[-1].body
+    assert body is not None and body["max_tokens"] == 12
+
+
+def test_missing_usage_is_said_to_be_counted(http: InteractiveShell, server: StreamServer) -> None:
+    server.configure(tokens=7, usage=False)
+    result, captured = run(http, "%%stream -m local-model\nHi")
+    assert result.success
+    (kept,) = captured.final_outputs()
+    assert "7 tokens (counted, not reported)" in saved(kept["data"]).answers[0].footer
+
+
+def test_a_refused_parameter_is_named_in_one_line(
+    http: InteractiveShell, server: StreamServer, log_path: Path
+) -> None:
+    server.configure(refuse_params=["temperature"])
+    result, _ = run(http, "%%stream -m reasoner -t 0.2\nHi")
+    assert isinstance(result.error_in_exec, StreamError)
+    message = result.error_in_exec.message
+    assert "temperature" in message and "-t" in message
+    assert "\n" not in message
+    assert json.loads(log_rows(log_path)[0]["params"])["temperature"] == 0.2
