@@ -39,11 +39,7 @@ whenever the text has doubled or was replaced, for the first ``checkpoint_limit`
 characters (state, unlike messages, is never lost), which bounds its cost to twice
 that limit (and that limit again at a reset).
 
-The front end's code: the widget's ``_esm`` is ``loader.js`` (about 1 kB); the view
-itself (``live.js``, about 200 kB with markdown-it, DOMPurify and highlight.js) is
-the ``_bundle`` trait, gzip-compressed, which Jupyter sends as a binary buffer (no
-JSON string escaping, no base64): about 75 kB per widget. The loader unpacks it
-with the browser's ``DecompressionStream`` and imports it once per page.
+The front end's code is loaded as :mod:`ipy_stream.bundle` describes.
 
 Threads: :meth:`LiveMarkdown.append` only adds to a buffer under a lock (it is
 called for every token). One writer thread flushes at most once per ``interval``
@@ -54,20 +50,17 @@ second lock, so messages leave in offset order.
 
 from __future__ import annotations
 
-import functools
-import gzip
-import hashlib
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
 from typing import Any, TypeGuard
 
 import anywidget
 import traitlets
+
+from ipy_stream.bundle import packed_bundle, static_path
 
 __all__ = ["CHECKPOINT_LIMIT", "STATE_INTERVAL", "LiveMarkdown", "static_path"]
 
@@ -81,25 +74,6 @@ STATE_INTERVAL = 1.0
 
 _STATUSES = ("streaming", "done", "failed", "interrupted")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def static_path(name: str) -> Path:
-    """A file of the built front end shipped in the package (``ipy_stream/static``)."""
-    path = Path(str(resources.files("ipy_stream") / "static" / name))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the live view's front end was not built. Reinstall "
-            "ipy_stream, or run `npm ci && npm run build` in js/."
-        )
-    return path
-
-
-@functools.cache
-def _packed_bundle() -> tuple[bytes, str]:
-    """``live.js`` gzip-compressed (deterministic bytes), and an id for its content."""
-    code = static_path("live.js").read_bytes()
-    packed = gzip.compress(code, compresslevel=9, mtime=0)
-    return packed, hashlib.sha256(code).hexdigest()[:16]
 
 
 def _clean(text: str) -> str:
@@ -155,7 +129,7 @@ class LiveMarkdown(anywidget.AnyWidget):
         on_sent: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
-        bundle, bundle_id = _packed_bundle()
+        bundle, bundle_id = packed_bundle()
         super().__init__(
             footer=footer, _uid=uuid.uuid4().hex, _bundle=bundle, _bundle_id=bundle_id, **kwargs
         )

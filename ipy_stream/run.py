@@ -15,14 +15,11 @@ any moment leave the same result. Nothing here knows IPython.
 
 from __future__ import annotations
 
-import contextvars
-import signal
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +31,10 @@ from ipy_stream.outcome import Outcome
 from ipy_stream.request import ModelCall, StreamRequest
 from ipy_stream.runlog import RunLog
 from ipy_stream.runner import ModelStream
+from ipy_stream.threads import interrupts_stop, start_thread
 from ipy_stream.view import View
 
-__all__ = ["STOP_GRACE", "Run", "start_thread"]
+__all__ = ["STOP_GRACE", "Run"]
 
 STOP_GRACE = 3.0
 """Seconds a stopped stream may take to end before the run ends without it. A model
@@ -44,18 +42,6 @@ whose connection cannot be cut stops at its next token; one that sends none is l
 to end on its own, and the run keeps what it had sent."""
 
 _POLL = 0.1
-
-
-def start_thread(target: Callable[[], object], name: str) -> threading.Thread:
-    """Start a daemon thread that runs ``target`` in a copy of the current context.
-
-    Jupyter kernels keep the current cell in context variables: a copy makes the
-    thread's outputs belong to the cell that started it.
-    """
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
-    thread.start()
-    return thread
 
 
 @dataclass
@@ -127,7 +113,7 @@ class Run:
     def execute(self) -> None:
         """Run in the calling thread until every stream ended, finish, then raise a
         StreamError if a stream failed or was interrupted."""
-        with _interrupts_stop(self.stop):
+        with interrupts_stop(self.stop):
             try:
                 self.start()
                 self.wait()
@@ -307,27 +293,3 @@ class Run:
         except (OSError, sqlite3.Error) as exc:
             if self._on_log_error is not None:
                 self._on_log_error(exc)
-
-
-@contextmanager
-def _interrupts_stop(stop: Callable[[], None]) -> Iterator[None]:
-    """While inside, SIGINT calls ``stop`` instead of raising KeyboardInterrupt.
-
-    A KeyboardInterrupt can land on any line, including the ones that finish the
-    run; a stop cannot break anything. Only the main thread receives signals; elsewhere
-    (or where the handler cannot be set) nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    try:
-        previous = signal.signal(signal.SIGINT, lambda _signum, _frame: stop())
-    except (ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(
-            signal.SIGINT, previous if previous is not None else signal.default_int_handler
-        )
