@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ipy_stream.cost import format_cost
 from ipy_stream.errors import clause
 
 __all__ = ["Outcome", "Status", "ToolCall", "footer_text"]
@@ -43,6 +44,9 @@ class Outcome:
     tool_calls: tuple[ToolCall, ...] = ()
     usage_missing: bool = False
     """The server should have reported token usage and did not (the count is ours)."""
+    cost: float | None = None
+    """Estimated US dollars for the reported usage, when the price table knows both the
+    server and the model (see :mod:`ipy_stream.cost`); None otherwise."""
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -84,6 +88,8 @@ def footer_text(label: str, outcome: Outcome, *, with_message: bool = True) -> s
         if outcome.usage_missing:
             count += " (counted, not reported)"
         parts.append(count)
+    if outcome.cost is not None:
+        parts.append(format_cost(outcome.cost))
     if outcome.reasoning_tokens:
         parts.append(f"thought {outcome.reasoning_tokens} tokens")
     if outcome.tool_calls:

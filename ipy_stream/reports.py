@@ -9,6 +9,7 @@ from functools import cache
 from langchain_core.messages import BaseMessage
 from markdown_it import MarkdownIt
 
+from ipy_stream.cost import format_cost
 from ipy_stream.runlog import LoggedRun
 
 __all__ = [
@@ -126,17 +127,20 @@ class _Table:
             "status": [run.status for run in runs],
             "tokens": ["" if run.tokens is None else str(run.tokens) for run in runs],
             "secs": ["" if run.seconds is None else f"{run.seconds:.1f}" for run in runs],
+            "cost": ["" if run.cost is None else _cost(run.cost) for run in runs],
         }
         self.shown = ["id", "started (UTC)", "model", "status", "tokens", "secs"]
+        if any(self.cells["cost"]):
+            self.shown.append("cost")
         self.model_width = min(24, max(_columns(m) for m in [*self.models, "model"]))
         # What gives way, in turn, while the preview has too little room: a narrower
         # model column (a number) or a column left out (a name).
-        for step in (16, "secs", "tokens", 10, "started (UTC)"):
+        for step in (16, "cost", "secs", "tokens", 10, "started (UTC)"):
             if self.preview_width >= max(_MIN_PREVIEW, width // 3):
                 break
             if isinstance(step, int):
                 self.model_width = min(self.model_width, max(step, len("model")))
-            else:
+            elif step in self.shown:
                 self.shown.remove(step)
 
     def _width_of(self, name: str) -> int:
@@ -160,7 +164,7 @@ class _Table:
             size = self._width_of(name)
             cell = _fit(cells[name], size)
             pad = " " * (size - _columns(cell))
-            parts.append(pad + cell if name in ("id", "tokens", "secs") else cell + pad)
+            parts.append(pad + cell if name in ("id", "tokens", "secs", "cost") else cell + pad)
         line = _GAP.join(parts) + _GAP + preview
         # A last guard: nothing above should make a line wider, but a terminal that
         # wraps a table is worse than a cell cut short.
@@ -175,6 +179,11 @@ class _Table:
         cells = {name: values[index] for name, values in self.cells.items()}
         cells["model"] = self.models[index]
         return self._line(cells, _preview(run, max(self.preview_width, 0)))
+
+
+def _cost(usd: float) -> str:
+    """``$0.0012``: the footer's figure without its "≈" (the column says "cost")."""
+    return format_cost(usd).removeprefix("≈ ")
 
 
 def _preview(run: LoggedRun, width: int) -> str:

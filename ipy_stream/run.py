@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ipy_stream.chats import Chats
+from ipy_stream.cost import endpoint_of, estimate_cost
 from ipy_stream.display import CellOutput
 from ipy_stream.errors import StreamError, clause, sentence
 from ipy_stream.outcome import Outcome
@@ -69,7 +70,11 @@ class _Job:
         outcome = self.outcome if self.outcome is not None else self.stream.so_far()
         if self.call.model.reports_usage and not outcome.usage:
             return replace(outcome, usage_missing=True)
-        return outcome
+        endpoint = endpoint_of(self.call.model.runnable)
+        if endpoint is None or not outcome.usage:
+            return outcome
+        cost = estimate_cost(endpoint.model, outcome.usage, base_url=endpoint.base_url)
+        return replace(outcome, cost=cost)
 
 
 class Run:

@@ -11,8 +11,9 @@ credentials), ``params`` (JSON: temperature, max_tokens, timeout, thread, backgr
 ``messages`` (JSON list of ``{"role", "content"}`` exactly as sent), ``answer``,
 ``status`` (``done``, ``failed``, ``interrupted``), ``error``, ``seconds``,
 ``first_token_seconds``, ``tokens``, ``prompt_tokens``, ``completion_tokens``,
-``reasoning`` (the model's thinking, kept apart from the answer) and ``tool_calls``
-(JSON list of ``{"name", "arguments", "id"}``).
+``reasoning`` (the model's thinking, kept apart from the answer), ``tool_calls``
+(JSON list of ``{"name", "arguments", "id"}``) and ``cost`` (estimated US dollars,
+NULL when the price of the server's model is not known).
 The API key is never stored.
 """
 
@@ -52,12 +53,13 @@ CREATE TABLE IF NOT EXISTS runs (
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
     reasoning TEXT,
-    tool_calls TEXT
+    tool_calls TEXT,
+    cost REAL
 );
 CREATE INDEX IF NOT EXISTS runs_started_at ON runs (started_at);
 """
 # Columns added since the first version: a log written before gets them on first use.
-_ADDED = {"reasoning": "TEXT", "tool_calls": "TEXT"}
+_ADDED = {"reasoning": "TEXT", "tool_calls": "TEXT", "cost": "REAL"}
 
 
 def default_log_path() -> str:
@@ -93,6 +95,8 @@ class LoggedRun:
     answer: str
     error: str | None = None
     """Why a failed run failed (or how an interrupted one was stopped), as shown then."""
+    cost: float | None = None
+    """Estimated US dollars, when the price was known."""
 
 
 _LOCKS: dict[Path, threading.Lock] = {}
@@ -166,13 +170,14 @@ class RunLog:
             json.dumps([asdict(call) for call in outcome.tool_calls])
             if outcome.tool_calls
             else None,
+            outcome.cost,
         )
         with self._lock, self._connect() as connection:
             cursor = connection.execute(
                 "INSERT INTO runs (started_at, batch, model, label, base_url, params, messages,"
                 " answer, status, error, seconds, first_token_seconds, tokens, prompt_tokens,"
-                " completion_tokens, reasoning, tool_calls)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " completion_tokens, reasoning, tool_calls, cost)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             return int(cursor.lastrowid or 0)
@@ -182,8 +187,8 @@ class RunLog:
         if not self.path.exists():
             return []
         query = (
-            "SELECT id, started_at, model, status, tokens, seconds, messages, answer, error"
-            " FROM runs"
+            "SELECT id, started_at, model, status, tokens, seconds, messages, answer, error,"
+            " cost FROM runs"
         )
         args: list[Any] = []
         if search:
@@ -206,6 +211,7 @@ class RunLog:
                 prompt=_last_user(row[6]),
                 answer=row[7],
                 error=row[8],
+                cost=row[9],
             )
             for row in rows
         ]
