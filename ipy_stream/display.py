@@ -59,7 +59,9 @@ class WidgetOutput:
         # A background run's cell has ended by the time its answers do, so its failures
         # can only be read in the footers; a blocking cell also says them on a line.
         self._with_message = on_stop is not None
-        self._views = [WidgetView(label, interval=interval) for label in labels]
+        self._views = [
+            WidgetView(label, interval=interval, show_thinking=show_reasoning) for label in labels
+        ]
         self.views: Sequence[View] = self._views
         self._panes = Panes(self._views, on_stop=on_stop)
         self._display_id = uuid.uuid4().hex

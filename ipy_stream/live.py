@@ -39,13 +39,25 @@ whenever the text has doubled or was replaced, for the first ``checkpoint_limit`
 characters (state, unlike messages, is never lost), which bounds its cost to twice
 that limit (and that limit again at a reset).
 
+The model's thinking (:meth:`LiveMarkdown.think`) is kept apart from the answer: it
+never enters the text above, its ``length``, ``checkpoint`` or epochs. It only grows,
+so it needs no epochs or resync requests: each flush that has new thinking sends::
+
+    {"type": "thinking", "offset": <code points before>, "text": <new chars>,
+     "tokens": <pieces so far>, "seconds": <from the first piece to the last>}
+
+and the synced traits ``thinking`` (all of it so far), ``thinking_tokens`` and
+``thinking_seconds`` follow it with the other traits: at most once per
+:data:`STATE_INTERVAL` while it changed, and at the end. A front end takes a message
+whose offset it has reached and otherwise waits for the trait, which is never lost.
+
 The front end's code is loaded as :mod:`ipy_stream.bundle` describes.
 
-Threads: :meth:`LiveMarkdown.append` only adds to a buffer under a lock (it is
-called for every token). One writer thread flushes at most once per ``interval``
-while something changed. :meth:`LiveMarkdown.finish` stops the writer and always
-flushes the end and sets the final status and footer. Sends are serialized by a
-second lock, so messages leave in offset order.
+Threads: :meth:`LiveMarkdown.append` and :meth:`LiveMarkdown.think` only add to a
+buffer under a lock (they are called for every token). One writer thread flushes at
+most once per ``interval`` while something changed. :meth:`LiveMarkdown.finish` stops
+the writer and always flushes the end and sets the final status and footer. Sends are
+serialized by a second lock, so messages leave in offset order.
 """
 
 from __future__ import annotations
@@ -117,6 +129,9 @@ class LiveMarkdown(anywidget.AnyWidget):
     seq = traitlets.Int(0).tag(sync=True)
     epoch = traitlets.Int(0).tag(sync=True)
     checkpoint = traitlets.Unicode("").tag(sync=True)
+    thinking = traitlets.Unicode("").tag(sync=True)
+    thinking_tokens = traitlets.Int(0).tag(sync=True)
+    thinking_seconds = traitlets.Float(0.0).tag(sync=True)
     _uid = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -137,7 +152,8 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._progress = progress
         self._checkpoint_limit = checkpoint_limit
         self._on_sent = on_sent
-        self._lock = threading.Lock()  # guards the buffer: _pending, _appends
+        # Guards the buffers: _pending, _appends, _thought_pending, _thoughts, _thought_span.
+        self._lock = threading.Lock()
         self._send_lock = threading.RLock()  # one sender at a time, in offset order
         self._pending: list[str] = []
         self._appends = 0
@@ -145,6 +161,13 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._sent = 0  # its length in code points
         self._seq = 0
         self._epoch = 0  # bumped by each reset: the text of one epoch only grows
+        self._thought_pending: list[str] = []
+        self._thoughts = 0  # pieces of thinking so far
+        self._thought_span: tuple[float, float] | None = None  # first and last piece
+        self._thought_parts: list[str] = []  # the thinking sent so far
+        self._thought_sent = 0  # its length in code points
+        self._thought_synced = 0  # the length the `thinking` trait holds
+        self._thought_stats = (0, 0.0)  # tokens and seconds of what was sent
         self._synced_at: float | None = None  # when the traits were last synced
         self._footer_at = time.monotonic()  # when the footer was last sent
         self._writer: threading.Thread | None = None
@@ -184,6 +207,19 @@ class LiveMarkdown(anywidget.AnyWidget):
                 raise RuntimeError("append() after finish()")
             self._pending.append(text)
             self._appends += 1
+            if self._writer is None:
+                self._start_writer()
+
+    def think(self, text: str) -> None:
+        """Buffer a piece of the model's thinking; the writer sends it within one interval."""
+        now = time.monotonic()
+        with self._lock:
+            if self._finished:
+                raise RuntimeError("think() after finish()")
+            self._thought_pending.append(text)
+            self._thoughts += 1
+            first = now if self._thought_span is None else self._thought_span[0]
+            self._thought_span = (first, now)
             if self._writer is None:
                 self._start_writer()
 
@@ -235,14 +271,47 @@ class LiveMarkdown(anywidget.AnyWidget):
                 new = "".join(self._pending)
                 self._pending.clear()
                 appends = self._appends
-            if not new:
+                thought = self._take_thought()
+            due = self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL
+            if not new and not thought:
+                if due and self._thought_synced != self._thought_sent:
+                    self._sync_traits(None)  # the last thinking, once it stopped coming
                 return False
             footer = self._progress(appends) if self._progress is not None else None
             self._footer_at = time.monotonic()
-            self._send_append(_clean(new), footer=footer)
-            if self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL:
+            first = bool(new) and self._sent == 0 and self._epoch == 0
+            if thought:
+                self._send_thought(thought, footer=None if new else footer)
+            if new:
+                self._send_append(_clean(new), footer=footer)
+            if due or first:
                 self._sync_traits(footer)
             return True
+
+    def _take_thought(self) -> str:
+        """The thinking buffered since the last send (call under ``_lock``)."""
+        thought = _clean("".join(self._thought_pending))
+        self._thought_pending.clear()
+        if thought:
+            first, last = self._thought_span or (0.0, 0.0)
+            self._thought_stats = (self._thoughts, round(last - first, 1))
+        return thought
+
+    def _send_thought(self, new: str, *, footer: str | None = None) -> None:
+        """Send ``new`` as the thinking after what was sent."""
+        tokens, seconds = self._thought_stats
+        message: dict[str, Any] = {
+            "type": "thinking",
+            "offset": self._thought_sent,
+            "text": new,
+            "tokens": tokens,
+            "seconds": seconds,
+        }
+        if footer is not None:
+            message["footer"] = footer
+        self._thought_parts.append(new)
+        self._thought_sent += len(new)
+        self.send(message)
 
     def _send_append(self, new: str, *, reset: bool = False, footer: str | None = None) -> None:
         """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
@@ -283,6 +352,12 @@ class LiveMarkdown(anywidget.AnyWidget):
             self.epoch = self._epoch
             self.length = self._sent
             self.seq = self._seq
+            if self._thought_synced != self._thought_sent:
+                thinking = "".join(self._thought_parts)
+                self._thought_parts = [thinking]
+                self.thinking = thinking
+                self._thought_synced = self._thought_sent
+                self.thinking_tokens, self.thinking_seconds = self._thought_stats
             if footer is not None:
                 self.footer = footer
             if status is not None:
@@ -336,7 +411,7 @@ class LiveMarkdown(anywidget.AnyWidget):
     def finish(
         self, status: str = "done", footer: str | None = None, text: str | None = None
     ) -> None:
-        """Stop the writer, send the rest of the text, then the final status and footer.
+        """Stop the writer, send the rest of the text and thinking, then the final state.
 
         With ``text``, the front end ends with exactly that text: what is missing is
         appended, and a text that does not extend what was sent replaces it.
@@ -348,6 +423,9 @@ class LiveMarkdown(anywidget.AnyWidget):
             with self._lock:
                 buffered = _clean("".join(self._pending))
                 self._pending.clear()
+                thought = self._take_thought()
+            if thought:
+                self._send_thought(thought)
             if buffered:
                 self._send_append(buffered)
             reset = False

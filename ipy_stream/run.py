@@ -68,7 +68,7 @@ class _Job:
     def result(self) -> Outcome:
         """How it ended; a stream that has not ended was stopped, and keeps its text."""
         outcome = self.outcome if self.outcome is not None else self.stream.so_far()
-        if self.call.model.reports_usage and not outcome.usage:
+        if self.call.model.reports_usage and not outcome.usage and outcome.status == "done":
             return replace(outcome, usage_missing=True)
         endpoint = endpoint_of(self.call.model.runnable)
         if endpoint is None or not outcome.usage:

@@ -47,14 +47,17 @@ class WidgetView:
     A thin wrapper over :class:`ipy_stream.live.LiveMarkdown`, which sends the
     front end only the new text (see that module for the protocol). The DOM has a
     root with class ``ipy-stream`` and ``data-status`` (streaming, done, failed,
-    interrupted), the answer in ``.ipy-stream-body`` and the summary in
-    ``.ipy-stream-footer``.
+    interrupted), the model's thinking (if any) in ``details.ipy-stream-thinking`` above
+    the answer, the answer in ``.ipy-stream-body`` and the summary in
+    ``.ipy-stream-footer``. ``show_thinking=False`` keeps the thinking out of the view
+    (the footer still counts it).
     """
 
-    def __init__(self, label: str, *, interval: float = 0.1) -> None:
+    def __init__(self, label: str, *, interval: float = 0.1, show_thinking: bool = True) -> None:
         from ipy_stream.live import LiveMarkdown
 
         self._label = label
+        self._show_thinking = show_thinking
         self._started = time.perf_counter()
         self._tokens = 0
         self._thinking = 0
@@ -93,9 +96,11 @@ class WidgetView:
         self.widget.append(text)
 
     def think(self, text: str) -> None:
-        """Count the thinking for the footer (shown whole in the saved output)."""
+        """Buffer a piece of thinking for the view's Thinking section; count it for the footer."""
         self._thinking += 1
         self._last_at = time.perf_counter()
+        if self._show_thinking:
+            self.widget.think(text)
 
     def tool(self, name: str) -> None:
         """Say in the footer which tool the model is calling."""

@@ -89,7 +89,9 @@ def test_twenty_background_streams_each_get_exactly_their_own_text(
 ) -> None:
     count = 20
     # Each reply starts by quoting its own prompt, so a mix-up cannot go unnoticed.
-    server.configure(echo=True, tokens=40, rate=25)
+    # Each stream is held after its first token until all twenty have started, so they
+    # overlap however slowly the machine starts them.
+    server.configure(echo=True, tokens=40, rate=25, stall_after=1, stall_seconds=120)
     tail = "".join(generate_reply(40))
     prompts = [f"Stream number {index} of {count}, the {'x' * index} one" for index in range(count)]
     expected = {f"out{index}": f"> {prompt}\n\n{tail}" for index, prompt in enumerate(prompts)}
@@ -103,6 +105,8 @@ def test_twenty_background_streams_each_get_exactly_their_own_text(
                 http.run_cell(f"%%stream -m {MODEL} --bg -o out{index}\n{prompt}")
                 for index, prompt in enumerate(prompts)
             ]
+            server.wait_for(lambda: len(server.completion_requests) == count, timeout=60)
+            server.end_stall()
             for thread in background_threads():
                 thread.join(timeout=30)
     finally:

@@ -14,21 +14,22 @@
 // `length`, or holding the text of an older epoch, asks the kernel
 // {type: "resync", have, epoch} (sync.js).
 //
-// DOM: div.ipy-stream[data-status] > div.ipy-stream-body (the rendered Markdown)
-// + div.ipy-stream-footer, as in the saved output (ipy_stream/saved.py). The
-// Markdown is rendered in the saved output's dialect (markdown.js) and cleaned
-// by DOMPurify with the saved output's policy (ipy_stream/policy.json).
+// The model's thinking comes apart from the answer: {type: "thinking", offset, text,
+// tokens, seconds[, footer]} messages and the `thinking`, `thinking_tokens` and
+// `thinking_seconds` traits (sync.js), shown in a section of its own (thinking.js).
+//
+// DOM: div.ipy-stream[data-status] > details.ipy-stream-thinking (hidden while there
+// is no thinking) + div.ipy-stream-body (the rendered Markdown) + div.ipy-stream-footer,
+// as in the saved output (ipy_stream/saved.py). The Markdown is rendered in the saved
+// output's dialect (markdown.js) and cleaned by DOMPurify with the saved output's
+// policy (ipy_stream/policy.json), by body.js.
 
-import { IncrementalRenderer } from "./incremental.js";
-import { createMarkdown } from "./markdown.js";
+import { BodyView } from "./body.js";
 import { POLICY } from "./policy.js";
-import { sanitize } from "./sanitize.js";
 import { Sync } from "./sync.js";
+import { ThinkingSection } from "./thinking.js";
 
 const STATUSES = new Set(["streaming", "done", "failed", "interrupted"]);
-
-let markdown = null;
-const md = () => (markdown ??= createMarkdown());
 
 // In JupyterLab and Notebook 7 the saved output is shown inside an element of
 // class jp-RenderedHTMLCommon, whose styles (the host's rendered Markdown) it
@@ -57,43 +58,6 @@ function syncFor(model) {
   return sync;
 }
 
-class BodyView {
-  constructor(element) {
-    this.element = element;
-    this.engine = new IncrementalRenderer(md());
-    this.openNodes = [];
-    this.openHtml = null;
-    this.text = null;
-    this.generation = -1;
-  }
-
-  #fragment(html) {
-    return sanitize(html);
-  }
-
-  render(text, generation) {
-    if (generation !== this.generation) {
-      this.element.replaceChildren();
-      this.engine.reset();
-      this.openNodes = [];
-      this.openHtml = null;
-      this.text = null;
-      this.generation = generation;
-    }
-    if (text === this.text) return;
-    this.text = text;
-    const { committed, open } = this.engine.update(text);
-    const anchor = this.openNodes[0] ?? null;
-    if (committed) this.element.insertBefore(this.#fragment(committed), anchor);
-    if (open === this.openHtml) return;
-    for (const node of this.openNodes) node.remove();
-    const fragment = this.#fragment(open);
-    this.openNodes = Array.from(fragment.childNodes);
-    this.element.appendChild(fragment);
-    this.openHtml = open;
-  }
-}
-
 function initialize({ model }) {
   const detach = syncFor(model).attach(model);
   return () => {
@@ -106,13 +70,15 @@ function render({ model, el }) {
   const sync = syncFor(model);
   const root = document.createElement("div");
   root.className = "ipy-stream";
+  const hostStyles = hostStylesMarkdown();
+  const thinking = new ThinkingSection(document, { hostStyles });
   const body = document.createElement("div");
   // Math stays TeX text: MathJax skips the body but for the math spans.
   body.className = `ipy-stream-body ${POLICY.math_classes.container}`;
-  if (hostStylesMarkdown()) body.classList.add("jp-RenderedHTMLCommon");
+  if (hostStyles) body.classList.add("jp-RenderedHTMLCommon");
   const footer = document.createElement("div");
   footer.className = "ipy-stream-footer";
-  root.append(body, footer);
+  root.append(thinking.element, body, footer);
   el.replaceChildren(root);
   const view = new BodyView(body);
 
@@ -125,6 +91,15 @@ function render({ model, el }) {
       root.className = `ipy-stream ipy-stream--${status}`;
     }
     if (footer.textContent !== sync.footer) footer.textContent = sync.footer;
+    thinking.update({
+      text: sync.thinking.text,
+      generation: sync.thinking.generation,
+      tokens: sync.thinkingTokens,
+      seconds: sync.thinkingSeconds,
+      streaming: status === "streaming",
+      // Answer text has come (to this page, or to the kernel: its messages may be lost).
+      answering: sync.store.length > 0 || (model.get("length") ?? 0) > 0,
+    });
     view.render(sync.store.text, sync.store.generation);
     // How much of the text this front end holds (code points): for tests and debugging.
     root.dataset.length = String(sync.store.length);
@@ -133,6 +108,7 @@ function render({ model, el }) {
     if (!frame) frame = requestAnimationFrame(draw);
   };
   sync.store.listeners.add(schedule);
+  sync.thinking.listeners.add(schedule);
   model.on("change:status", schedule);
   draw();
   // A new view (or a reloaded page) may lack text sent before it existed; ask,
@@ -141,6 +117,7 @@ function render({ model, el }) {
   return () => {
     if (frame) cancelAnimationFrame(frame);
     sync.store.listeners.delete(schedule);
+    sync.thinking.listeners.delete(schedule);
     model.off("change:status", schedule);
   };
 }

@@ -11,10 +11,17 @@
 // We then drop the stale text, take what the `checkpoint` trait holds of the new one
 // (all of it when it is short), and ask for the rest:
 // {type: "resync", have: <code points held>, epoch: <their epoch>}.
+//
+// The model's thinking is another store, apart from the answer's: it only grows (one
+// epoch), from {type: "thinking", offset, text, tokens, seconds[, footer]} messages,
+// and the `thinking` trait holds all of it so far (with `thinking_tokens` and
+// `thinking_seconds`), which follows them within about a second. A piece after
+// a gap waits for that trait: no request is ever made for the thinking.
 
 import { TextStore } from "./store.js";
 
 const RESYNC_RETRY_MS = 3000;
+const THINKING_TRAITS = ["thinking", "thinking_tokens", "thinking_seconds"];
 
 /** A trait or message field read as an epoch (absent or malformed: 0). */
 function epochOf(value) {
@@ -26,6 +33,9 @@ export class Sync {
     this.model = model;
     this.now = now;
     this.store = new TextStore();
+    this.thinking = new TextStore();
+    this.thinkingTokens = 0;
+    this.thinkingSeconds = 0;
     this.askedAt = -Infinity;
     this.footer = model.get("footer") ?? "";
   }
@@ -37,15 +47,19 @@ export class Sync {
     const onMessage = (message) => this.onMessage(message);
     const onState = () => this.onState();
     const onFooter = () => this.onFooter();
+    const onThinking = () => this.onThinkingState();
     model.on("msg:custom", onMessage);
     model.on("change:footer", onFooter);
     // One update may change several of them: each handler reads them all.
     for (const trait of ["epoch", "checkpoint", "length"]) model.on(`change:${trait}`, onState);
+    for (const trait of THINKING_TRAITS) model.on(`change:${trait}`, onThinking);
     this.onState();
+    this.onThinkingState();
     return () => {
       model.off("msg:custom", onMessage);
       model.off("change:footer", onFooter);
       for (const trait of ["epoch", "checkpoint", "length"]) model.off(`change:${trait}`, onState);
+      for (const trait of THINKING_TRAITS) model.off(`change:${trait}`, onThinking);
     };
   }
 
@@ -70,6 +84,10 @@ export class Sync {
   }
 
   onMessage(message) {
+    if (message && message.type === "thinking") {
+      this.onThinking(message);
+      return;
+    }
     if (!message || message.type !== "append") return;
     if (message.resync) this.askedAt = -Infinity;
     if (typeof message.footer === "string" && message.footer !== this.footer) {
@@ -80,6 +98,40 @@ export class Sync {
     const epoch = this.store.epoch;
     const gap = this.store.receive(message);
     if (gap) this.resync(this.store.epoch !== epoch);
+  }
+
+  // A piece of thinking: placed by its offset (a piece after a gap is kept aside until
+  // the `thinking` trait brings what came before it). Counts only grow: the latest of
+  // the messages' and the trait's is the largest.
+  onThinking(message) {
+    if (!Number.isInteger(message.offset) || message.offset < 0) return;
+    if (typeof message.text !== "string") return;
+    if (typeof message.footer === "string" && message.footer !== this.footer) {
+      this.footer = message.footer;
+      this.redraw();
+    }
+    if (this.#count(message.tokens, message.seconds)) this.redraw();
+    this.thinking.receive({ offset: message.offset, text: message.text });
+  }
+
+  onThinkingState() {
+    if (this.#count(this.model.get("thinking_tokens"), this.model.get("thinking_seconds"))) {
+      this.redraw();
+    }
+    this.thinking.adopt(this.model.get("thinking"));
+  }
+
+  #count(tokens, seconds) {
+    let changed = false;
+    if (Number.isInteger(tokens) && tokens > this.thinkingTokens) {
+      this.thinkingTokens = tokens;
+      changed = true;
+    }
+    if (Number.isFinite(seconds) && seconds > this.thinkingSeconds) {
+      this.thinkingSeconds = seconds;
+      changed = true;
+    }
+    return changed;
   }
 
   onFooter() {
