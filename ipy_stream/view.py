@@ -78,9 +78,9 @@ class WidgetView:
         """The footer while streaming: never the same for long, so a stall shows."""
         now = time.perf_counter()
         if self._tokens:
-            state = f"streaming… · {self._tokens} tokens"
+            state = f"streaming… · {_tokens(self._tokens)}"
         elif self._thinking:
-            state = f"thinking… · {self._thinking} tokens"
+            state = f"thinking… · {_tokens(self._thinking)}"
         else:
             state = "waiting for the first token…"
         if self._tool is not None:
@@ -120,6 +120,10 @@ class WidgetView:
     def close(self) -> None:
         """Release the widget and its layout."""
         close_widget(self.widget)
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token{'s' if count != 1 else ''}"
 
 
 def close_widget(widget: Any) -> None:

@@ -220,7 +220,7 @@ def test_widget_view_can_keep_thinking_out_of_the_view() -> None:
     sent = Recorder()
     view.widget._send = sent  # type: ignore[method-assign]
     view.think("private")
-    wait_until(lambda: "demo · thinking… · 1 tokens" in (sent.latest("footer") or ""))
+    wait_until(lambda: "demo · thinking… · 1 token ·" in (sent.latest("footer") or ""))
     view.finish(Outcome(text="", status="done", reasoning="private", reasoning_tokens=1))
     assert view.widget.thinking == ""
     assert sent.of_type("thinking") == []
