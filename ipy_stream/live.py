@@ -1,78 +1,45 @@
 """The live view's widget: the kernel keeps the text and sends only what is new.
 
 :class:`LiveMarkdown` is an anywidget whose front end (``js/``, built into
-``ipy_stream/static/``) renders the Markdown incrementally in the browser. The
-kernel side keeps the whole text; at each flush it sends one custom message with
-the new characters only, and the progress line to show under them::
-
-    {"type": "append", "seq": n, "epoch": e, "offset": <chars before>,
-     "text": <new chars>, "footer": <progress>}
-
-so the traffic for an answer of N characters is about N, whatever the token rate.
-Offsets count code points (Python ``str`` indices); the front end counts the same
-way. Synced traits carry the state a view created later needs: ``status``,
-``footer``, ``length`` (code points sent so far), ``seq`` (of the last flush),
-``epoch`` and ``checkpoint``. They are synced at the first flush, then at most once
-per :data:`STATE_INTERVAL` while streaming, and at the end: one message per flush,
-not two.
-
-``epoch`` counts the times the text was replaced (:meth:`LiveMarkdown.finish` with
-a ``text`` that does not extend what was sent: a message with ``"reset": true``
-and the whole new text). Within one epoch the text only grows, so a front end's
-text is right as far as it goes when its epoch is the kernel's, and an offset and a
-length are all it needs to compare; a front end that missed a reset finds a newer
-epoch in the next message or state update, whatever the new text's length, drops
-its text, and takes the new one from ``checkpoint`` or asks for it. A few bytes a
-message, where a hash of the text would cost a pass over it at each check.
+``ipy_stream/static/`` and loaded as :mod:`ipy_stream.bundle` describes) renders the
+Markdown incrementally in the browser. At each flush the kernel sends one custom
+message with the new characters only and the progress line to show under them
+(:mod:`ipy_stream.outbox` builds the messages and describes them). Synced traits
+carry what a view created later needs: ``status``, ``footer``, ``length``, ``seq``,
+``epoch``, ``checkpoint`` and the ``thinking`` with its count and time. They are
+synced at the first flush, then at most once per :data:`STATE_INTERVAL` while
+something changed, and at the end.
 
 Custom messages are not replayed: a front end that missed some (a view created
-later, a page reloaded) finds ``offset`` or ``length`` ahead of what it holds, or a
-newer ``epoch``, and asks ``{"type": "resync", "have": k, "epoch": e}``; the kernel
-answers with an ``append`` message carrying ``text[k:]`` (``"resync": true``), or,
-when ``e`` is not its epoch (or ``k`` is past the end), the whole text with
-``"reset": true``. It is handled on whatever thread the kernel delivers it (a comm
-subshell while a cell runs, with JupyterLab >= 4.4 and ipykernel >= 7; otherwise
-only between cells). Messages to the kernel can be lost or late, though, and the
-first messages may arrive before the browser has loaded the module: so
-``checkpoint`` also holds a prefix of the text (of the current epoch), refreshed
-whenever the text has doubled or was replaced, for the first ``checkpoint_limit``
-characters (state, unlike messages, is never lost), which bounds its cost to twice
-that limit (and that limit again at a reset).
-
-The model's thinking (:meth:`LiveMarkdown.think`) is kept apart from the answer: it
-never enters the text above, its ``length``, ``checkpoint`` or epochs. It only grows,
-so it needs no epochs or resync requests: each flush that has new thinking sends::
-
-    {"type": "thinking", "offset": <code points before>, "text": <new chars>,
-     "tokens": <pieces so far>, "seconds": <from the first piece to the last>}
-
-and the synced traits ``thinking`` (all of it so far), ``thinking_tokens`` and
-``thinking_seconds`` follow it with the other traits: at most once per
-:data:`STATE_INTERVAL` while it changed, and at the end. A front end takes a message
-whose offset it has reached and otherwise waits for the trait, which is never lost.
-
-The front end's code is loaded as :mod:`ipy_stream.bundle` describes.
+later, a page reloaded) asks for the rest, on whatever thread the kernel delivers it
+(a comm subshell while a cell runs, with JupyterLab >= 4.4 and ipykernel >= 7;
+otherwise only between cells). Such requests can be lost or late, and the first
+messages may arrive before the browser has loaded the module, so ``checkpoint`` also
+holds a prefix of the text, refreshed whenever the text has doubled or was replaced,
+for the first ``checkpoint_limit`` characters (state, unlike messages, is never
+lost): at most twice that limit in extra traffic, and that limit again at a reset.
 
 Threads: :meth:`LiveMarkdown.append` and :meth:`LiveMarkdown.think` only add to a
 buffer under a lock (they are called for every token). One writer thread flushes at
-most once per ``interval`` while something changed. :meth:`LiveMarkdown.finish` stops
-the writer and always flushes the end and sets the final status and footer. Sends are
-serialized by a second lock, so messages leave in offset order.
+most once per ``interval`` while something changed, and refreshes the footer once a
+second while nothing does. :meth:`LiveMarkdown.finish` stops the writer, flushes the
+end and sets the final state. Sends are serialized by a second lock, so messages
+leave in offset order.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
 import anywidget
 import traitlets
 
 from ipy_stream.bundle import packed_bundle, static_path
+from ipy_stream.outbox import TextOutbox, ThoughtOutbox
 
 __all__ = ["CHECKPOINT_LIMIT", "STATE_INTERVAL", "LiveMarkdown", "static_path"]
 
@@ -85,21 +52,6 @@ CHECKPOINT_LIMIT = 16_384
 STATE_INTERVAL = 1.0
 
 _STATUSES = ("streaming", "done", "failed", "interrupted")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _clean(text: str) -> str:
-    """``text`` that UTF-8 can carry: each (lone) surrogate becomes one U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _is_count(value: object) -> TypeGuard[int]:
-    """A non-negative int from JSON (not a bool, not a float)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class LiveMarkdown(anywidget.AnyWidget):
@@ -110,11 +62,10 @@ class LiveMarkdown(anywidget.AnyWidget):
     also called about once a second while nothing arrives, so the footer never freezes
     (a clock before the first token, a count while a model thinks, a stall shown).
     ``on_sent``, if given, is called with each piece of text after it was sent, on the
-    sending thread (the writer,
-    then the one that calls :meth:`finish`). ``checkpoint_limit`` bounds
-    the text the checkpoint trait follows (None: all of it, so that a front end that
-    lost messages always catches up at the next doubling and at the end, for up to
-    three times the answer's size in extra traffic).
+    sending thread (the writer, then the one that calls :meth:`finish`).
+    ``checkpoint_limit`` bounds the text the checkpoint trait follows (None: all of it,
+    so that a front end that lost messages always catches up at the next doubling and
+    at the end, for up to three times the answer's size in extra traffic).
     """
 
     _esm = static_path("loader.js")
@@ -152,22 +103,12 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._progress = progress
         self._checkpoint_limit = checkpoint_limit
         self._on_sent = on_sent
-        # Guards the buffers: _pending, _appends, _thought_pending, _thoughts, _thought_span.
+        # _lock guards what is added (the outboxes' pending pieces and counts);
+        # _send_lock what is sent (the rest of the outboxes), one sender at a time.
         self._lock = threading.Lock()
-        self._send_lock = threading.RLock()  # one sender at a time, in offset order
-        self._pending: list[str] = []
-        self._appends = 0
-        self._parts: list[str] = []  # the text sent so far
-        self._sent = 0  # its length in code points
-        self._seq = 0
-        self._epoch = 0  # bumped by each reset: the text of one epoch only grows
-        self._thought_pending: list[str] = []
-        self._thoughts = 0  # pieces of thinking so far
-        self._thought_span: tuple[float, float] | None = None  # first and last piece
-        self._thought_parts: list[str] = []  # the thinking sent so far
-        self._thought_sent = 0  # its length in code points
-        self._thought_synced = 0  # the length the `thinking` trait holds
-        self._thought_stats = (0, 0.0)  # tokens and seconds of what was sent
+        self._send_lock = threading.RLock()
+        self._text = TextOutbox()
+        self._thought = ThoughtOutbox()
         self._synced_at: float | None = None  # when the traits were last synced
         self._footer_at = time.monotonic()  # when the footer was last sent
         self._writer: threading.Thread | None = None
@@ -205,10 +146,8 @@ class LiveMarkdown(anywidget.AnyWidget):
         with self._lock:
             if self._finished:
                 raise RuntimeError("append() after finish()")
-            self._pending.append(text)
-            self._appends += 1
-            if self._writer is None:
-                self._start_writer()
+            self._text.add(text)
+            self._ensure_writer()
 
     def think(self, text: str) -> None:
         """Buffer a piece of the model's thinking; the writer sends it within one interval."""
@@ -216,30 +155,28 @@ class LiveMarkdown(anywidget.AnyWidget):
         with self._lock:
             if self._finished:
                 raise RuntimeError("think() after finish()")
-            self._thought_pending.append(text)
-            self._thoughts += 1
-            first = now if self._thought_span is None else self._thought_span[0]
-            self._thought_span = (first, now)
-            if self._writer is None:
-                self._start_writer()
+            self._thought.add(text, now)
+            self._ensure_writer()
 
     def start_clock(self) -> None:
         """Start the writer now, before the first append, so the footer ticks."""
         with self._lock:
-            if self._writer is None and not self._finished:
-                self._start_writer()
+            if not self._finished:
+                self._ensure_writer()
 
-    def _start_writer(self) -> None:
-        self._writer = threading.Thread(
-            target=self._write_loop, name="ipy-stream-live", daemon=True
-        )
-        self._writer.start()
+    def _ensure_writer(self) -> None:
+        """Start the writer thread unless it runs (call under ``_lock``)."""
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name="ipy-stream-live", daemon=True
+            )
+            self._writer.start()
 
     @property
     def text(self) -> str:
         """All the text so far (sent and still buffered)."""
         with self._send_lock, self._lock:
-            return "".join(self._parts) + _clean("".join(self._pending))
+            return self._text.text() + self._text.buffered()
 
     def _write_loop(self) -> None:
         # Started by the first append: send it at once (the first token is the one a
@@ -258,7 +195,7 @@ class LiveMarkdown(anywidget.AnyWidget):
             if self._finished:
                 return
             with self._lock:
-                appends = self._appends
+                appends = self._text.appends
             self._footer_at = time.monotonic()
             self.footer = self._progress(appends)
 
@@ -268,71 +205,28 @@ class LiveMarkdown(anywidget.AnyWidget):
         """Send what was buffered since the last flush; False if there was nothing."""
         with self._send_lock:
             with self._lock:
-                new = "".join(self._pending)
-                self._pending.clear()
-                appends = self._appends
-                thought = self._take_thought()
+                new = self._text.take()
+                appends = self._text.appends
+                thought = self._thought.take()
             due = self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL
             if not new and not thought:
-                if due and self._thought_synced != self._thought_sent:
+                if due and self._thought.unsynced:
                     self._sync_traits(None)  # the last thinking, once it stopped coming
                 return False
             footer = self._progress(appends) if self._progress is not None else None
             self._footer_at = time.monotonic()
-            first = bool(new) and self._sent == 0 and self._epoch == 0
+            first = bool(new) and self._text.sent == 0 and self._text.epoch == 0
             if thought:
-                self._send_thought(thought, footer=None if new else footer)
+                self.send(self._thought.message(thought, footer=None if new else footer))
             if new:
-                self._send_append(_clean(new), footer=footer)
+                self._send_text(new, footer=footer)
             if due or first:
                 self._sync_traits(footer)
             return True
 
-    def _take_thought(self) -> str:
-        """The thinking buffered since the last send (call under ``_lock``)."""
-        thought = _clean("".join(self._thought_pending))
-        self._thought_pending.clear()
-        if thought:
-            first, last = self._thought_span or (0.0, 0.0)
-            self._thought_stats = (self._thoughts, round(last - first, 1))
-        return thought
-
-    def _send_thought(self, new: str, *, footer: str | None = None) -> None:
-        """Send ``new`` as the thinking after what was sent."""
-        tokens, seconds = self._thought_stats
-        message: dict[str, Any] = {
-            "type": "thinking",
-            "offset": self._thought_sent,
-            "text": new,
-            "tokens": tokens,
-            "seconds": seconds,
-        }
-        if footer is not None:
-            message["footer"] = footer
-        self._thought_parts.append(new)
-        self._thought_sent += len(new)
-        self.send(message)
-
-    def _send_append(self, new: str, *, reset: bool = False, footer: str | None = None) -> None:
+    def _send_text(self, new: str, *, reset: bool = False, footer: str | None = None) -> None:
         """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
-        if reset:
-            self._parts, self._sent = [], 0
-            self._epoch += 1
-        message: dict[str, Any] = {
-            "type": "append",
-            "seq": self._seq + 1,
-            "epoch": self._epoch,
-            "offset": self._sent,
-            "text": new,
-        }
-        if reset:
-            message["reset"] = True
-        if footer is not None:
-            message["footer"] = footer
-        self._seq += 1
-        self._parts.append(new)
-        self._sent += len(new)
-        self.send(message)
+        self.send(self._text.message(new, reset=reset, footer=footer))
         if self._on_sent is not None and not reset:
             self._on_sent(new)
 
@@ -340,63 +234,33 @@ class LiveMarkdown(anywidget.AnyWidget):
         self, footer: str | None, status: str | None = None, *, reset: bool = False
     ) -> None:
         self._synced_at = time.monotonic()
+        sent = self._text.sent
         with self.hold_sync():
             limit = self._checkpoint_limit
-            if (limit is None or self._sent <= limit) and (
-                reset or status is not None or self._sent >= 2 * len(self.checkpoint)
+            if (limit is None or sent <= limit) and (
+                reset or status is not None or sent >= 2 * len(self.checkpoint)
             ):
-                self.checkpoint = self._compact()
+                self.checkpoint = self._text.text()
             elif reset:
                 self.checkpoint = ""  # the old one is no prefix of the new text
             # In the same update as the checkpoint and length, which describe its text.
-            self.epoch = self._epoch
-            self.length = self._sent
-            self.seq = self._seq
-            if self._thought_synced != self._thought_sent:
-                thinking = "".join(self._thought_parts)
-                self._thought_parts = [thinking]
-                self.thinking = thinking
-                self._thought_synced = self._thought_sent
-                self.thinking_tokens, self.thinking_seconds = self._thought_stats
+            self.epoch = self._text.epoch
+            self.length = sent
+            self.seq = self._text.seq
+            if self._thought.unsynced:
+                self.thinking = self._thought.sync()
+                self.thinking_tokens, self.thinking_seconds = self._thought.stats
             if footer is not None:
                 self.footer = footer
             if status is not None:
                 self.status = status
 
-    def _compact(self) -> str:
-        text = "".join(self._parts)
-        self._parts = [text] if text else []
-        return text
-
     def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """Answer ``{"type": "resync", "have": k, "epoch": e}`` with the text from ``k`` on.
-
-        When ``e`` is an older epoch (the front end holds a replaced text) or ``k`` is
-        past the end, the answer is the whole text, as a reset. Without ``epoch``,
-        ``k`` counts in the current one.
-        """
-        if not isinstance(content, dict) or content.get("type") != "resync":
-            return
-        have = content.get("have")
-        epoch = content.get("epoch", self._epoch)
-        if not (_is_count(have) and _is_count(epoch)):
-            return
+        """Answer a front end's resync request with the text it misses."""
         with self._send_lock:
-            text = self._compact()
-            whole = epoch != self._epoch or have > len(text)
-            offset = 0 if whole else have
-            self._seq += 1
-            message: dict[str, Any] = {
-                "type": "append",
-                "seq": self._seq,
-                "epoch": self._epoch,
-                "offset": offset,
-                "text": text[offset:],
-                "resync": True,
-            }
-            if whole:
-                message["reset"] = True
-            self.send(message)
+            answer = self._text.resync(content)
+            if answer is not None:
+                self.send(answer)
 
     # -- the end ------------------------------------------------------------------
 
@@ -421,23 +285,17 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._stop_writer()
         with self._send_lock:
             with self._lock:
-                buffered = _clean("".join(self._pending))
-                self._pending.clear()
-                thought = self._take_thought()
+                buffered = self._text.take()
+                thought = self._thought.take()
             if thought:
-                self._send_thought(thought)
+                self.send(self._thought.message(thought))
             if buffered:
-                self._send_append(buffered)
+                self._send_text(buffered)
             reset = False
             if text is not None:
-                wanted = _clean(text)
-                sent = self._compact()
-                if wanted.startswith(sent):
-                    if len(wanted) > len(sent):
-                        self._send_append(wanted[len(sent) :])
-                else:
-                    reset = True
-                    self._send_append(wanted, reset=True)
+                missing, reset = self._text.ending(text)
+                if missing or reset:
+                    self._send_text(missing, reset=reset)
             self._sync_traits(footer, status, reset=reset)
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """Arrange live views: side-by-side panes and the Stop button of background runs.
 
 No LangChain here. DOM: the root has class ``ipy-stream-run``; several panes sit in
-``.ipy-stream-grid``; the Stop button has class ``ipy-stream-stop``.
+``.ipy-stream-grid``; the Stop button, under them, has class ``ipy-stream-stop``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class Panes:
 
             button.on_click(clicked)
             self._button = button
-            children.append(button)
         if len(self.views) == 1:
             children.append(self.views[0].widget)
         else:
@@ -50,6 +49,10 @@ class Panes:
             )
             grid.add_class("ipy-stream-grid")
             children.append(grid)
+        if self._button is not None:
+            # Under the answers: the live view holds it in sight at the bottom of the
+            # screen while they grow (js/src/pin.js).
+            children.append(self._button)
         if len(children) == 1 and on_stop is None:
             self.widget = children[0]
         else:

@@ -388,7 +388,7 @@ def test_the_widget_ships_the_bundled_front_end_compressed() -> None:
     state, paths, buffers = _remove_buffers(widget.get_state())
     assert paths == [["_bundle"]]
     assert sum(len(b) for b in buffers) < len(code) / 2
-    assert len(json.dumps(state)) < 8_000
+    assert len(json.dumps(state)) < 9_000
     widget.close()
 
 

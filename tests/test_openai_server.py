@@ -7,7 +7,6 @@ or ``langchain_openai.ChatOpenAI``; nothing here touches the internet.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -539,44 +538,6 @@ def test_client_completing_normally_is_not_client_closed(stream_server: StreamSe
         list(open_stream(make_client(stream_server)))
     records = stream_server.wait_for_finished(3)
     assert all(r.completed and not r.client_closed for r in records)
-
-
-@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_keyboard_interrupt_while_blocked_closes_the_response(
-    stream_server: StreamServer, sigint_raises: None
-) -> None:
-    """A real SIGINT while the client is blocked reading a stalled stream.
-
-    This is what Jupyter's "interrupt kernel" does: the KeyboardInterrupt propagates out of
-    the blocking read and the client's ``finally`` closes the HTTP response.
-    """
-    stream_server.configure(tokens=10, rate=0, stall_after=3, stall_seconds=60)
-    main_ident = threading.main_thread().ident
-    assert main_ident is not None
-
-    got_three = threading.Event()
-
-    def interrupt_when_stalled() -> None:
-        # The server stalls after 3 tokens, so once the client holds them it is (or soon
-        # will be) blocked in a socket read.
-        if got_three.wait(timeout=10):
-            signal.pthread_kill(main_ident, signal.SIGINT)
-
-    helper = threading.Thread(target=interrupt_when_stalled, daemon=True)
-    received: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        helper.start()
-        for chunk in make_chat(stream_server).stream("hi"):
-            if lc_text(chunk):
-                received.append(lc_text(chunk))
-            if len(received) == 3:
-                got_three.set()
-    helper.join(timeout=10)
-
-    assert "".join(received) == "".join(generate_reply(3))
-    record = only_completion(stream_server)
-    stream_server.wait_for(lambda: record.client_closed, timeout=10)
-    assert record.tokens_sent == 3
 
 
 # --------------------------------------------------------------------------- control

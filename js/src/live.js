@@ -20,11 +20,13 @@
 //
 // DOM: div.ipy-stream[data-status] > details.ipy-stream-thinking (hidden while there
 // is no thinking) + div.ipy-stream-body (the rendered Markdown) + div.ipy-stream-footer,
-// as in the saved output (ipy_stream/saved.py). The Markdown is rendered in the saved
-// output's dialect (markdown.js) and cleaned by DOMPurify with the saved output's
-// policy (ipy_stream/policy.json), by body.js.
+// as in the saved output (ipy_stream/saved.py), + button.ipy-stream-newest (shown only
+// while the footer is held in sight and the reader has scrolled away: pin.js). The
+// Markdown is rendered in the saved output's dialect (markdown.js) and cleaned by
+// DOMPurify with the saved output's policy (ipy_stream/policy.json), by body.js.
 
 import { BodyView } from "./body.js";
+import { Pin } from "./pin.js";
 import { POLICY } from "./policy.js";
 import { Sync } from "./sync.js";
 import { ThinkingSection } from "./thinking.js";
@@ -78,9 +80,15 @@ function render({ model, el }) {
   if (hostStyles) body.classList.add("jp-RenderedHTMLCommon");
   const footer = document.createElement("div");
   footer.className = "ipy-stream-footer";
-  root.append(thinking.element, body, footer);
+  const newest = document.createElement("button");
+  newest.className = "ipy-stream-newest";
+  newest.type = "button";
+  newest.textContent = "↓ newest";
+  newest.title = "Show the newest text and follow it";
+  root.append(thinking.element, body, footer, newest);
   el.replaceChildren(root);
   const view = new BodyView(body);
+  const pin = new Pin(root, footer, newest);
 
   let frame = 0;
   const draw = () => {
@@ -103,6 +111,7 @@ function render({ model, el }) {
     view.render(sync.store.text, sync.store.generation);
     // How much of the text this front end holds (code points): for tests and debugging.
     root.dataset.length = String(sync.store.length);
+    pin.update(status === "streaming");
   };
   const schedule = () => {
     if (!frame) frame = requestAnimationFrame(draw);
@@ -110,6 +119,13 @@ function render({ model, el }) {
   sync.store.listeners.add(schedule);
   sync.thinking.listeners.add(schedule);
   model.on("change:status", schedule);
+  // Scrolling anywhere (captured: scroll events do not bubble) or resizing moves the
+  // visible bottom the footer is held at.
+  const moved = () => {
+    if (model.get("status") === "streaming") schedule();
+  };
+  document.addEventListener("scroll", moved, { capture: true, passive: true });
+  window.addEventListener("resize", moved, { passive: true });
   draw();
   // A new view (or a reloaded page) may lack text sent before it existed; ask,
   // unless a request is already on its way.
@@ -119,6 +135,8 @@ function render({ model, el }) {
     sync.store.listeners.delete(schedule);
     sync.thinking.listeners.delete(schedule);
     model.off("change:status", schedule);
+    document.removeEventListener("scroll", moved, { capture: true });
+    window.removeEventListener("resize", moved);
   };
 }
 
