@@ -3,28 +3,27 @@
 :class:`LiveMarkdown` is an anywidget whose front end (``js/``, built into
 ``ipy_stream/static/`` and loaded as :mod:`ipy_stream.bundle` describes) renders the
 Markdown incrementally in the browser. At each flush the kernel sends one custom
-message with the new characters only and the progress line to show under them
-(:mod:`ipy_stream.outbox` builds the messages and describes them). Synced traits
-carry what a view created later needs: ``status``, ``footer``, ``length``, ``seq``,
-``epoch``, ``checkpoint`` and the ``thinking`` with its count and time. They are
-synced at the first flush, then at most once per :data:`STATE_INTERVAL` while
+message per channel with what is new (the answer, the thinking, the tool calls) and
+the progress line; :mod:`ipy_stream.outbox` builds the messages and describes them.
+Synced traits carry what a view created later needs (``status``, ``footer``,
+``length``, ``seq``, ``epoch``, ``checkpoint``, ``thinking`` and its counts,
+``tool_calls``): at the first flush, at most once per :data:`STATE_INTERVAL` while
 something changed, and at the end.
 
 Custom messages are not replayed: a front end that missed some (a view created
 later, a page reloaded) asks for the rest, on whatever thread the kernel delivers it
-(a comm subshell while a cell runs, with JupyterLab >= 4.4 and ipykernel >= 7;
-otherwise only between cells). Such requests can be lost or late, and the first
-messages may arrive before the browser has loaded the module, so ``checkpoint`` also
-holds a prefix of the text, refreshed whenever the text has doubled or was replaced,
-for the first ``checkpoint_limit`` characters (state, unlike messages, is never
-lost): at most twice that limit in extra traffic, and that limit again at a reset.
+(a comm subshell while a cell runs, with JupyterLab >= 4.4 and ipykernel >= 7).
+Such requests can be lost or late, and the first messages may arrive before the
+module has loaded, so ``checkpoint`` also holds a prefix of the text, refreshed
+whenever it has doubled or was replaced, up to ``checkpoint_limit`` characters
+(state, unlike messages, is never lost): at most twice that limit in extra traffic.
 
-Threads: :meth:`LiveMarkdown.append` and :meth:`LiveMarkdown.think` only add to a
-buffer under a lock (they are called for every token). One writer thread flushes at
-most once per ``interval`` while something changed, and refreshes the footer once a
-second while nothing does. :meth:`LiveMarkdown.finish` stops the writer, flushes the
-end and sets the final state. Sends are serialized by a second lock, so messages
-leave in offset order.
+Threads: :meth:`LiveMarkdown.append`, :meth:`~LiveMarkdown.think` and
+:meth:`~LiveMarkdown.tool` only add to a buffer under a lock (they are called for
+every token). One writer thread flushes at most once per ``interval`` while something
+changed, and refreshes the footer once a second while nothing does.
+:meth:`LiveMarkdown.finish` stops the writer, flushes the end and sets the final
+state. Sends are serialized by a second lock, so messages leave in offset order.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ import anywidget
 import traitlets
 
 from ipy_stream.bundle import packed_bundle, static_path
-from ipy_stream.outbox import TextOutbox, ThoughtOutbox
+from ipy_stream.outbox import TextOutbox, ThoughtOutbox, ToolOutbox
 
 __all__ = ["CHECKPOINT_LIMIT", "STATE_INTERVAL", "LiveMarkdown", "static_path"]
 
@@ -83,6 +82,7 @@ class LiveMarkdown(anywidget.AnyWidget):
     thinking = traitlets.Unicode("").tag(sync=True)
     thinking_tokens = traitlets.Int(0).tag(sync=True)
     thinking_seconds = traitlets.Float(0.0).tag(sync=True)
+    tool_calls: traitlets.List[list[str]] = traitlets.List().tag(sync=True)
     _uid = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -109,6 +109,7 @@ class LiveMarkdown(anywidget.AnyWidget):
         self._send_lock = threading.RLock()
         self._text = TextOutbox()
         self._thought = ThoughtOutbox()
+        self._tools = ToolOutbox()
         self._synced_at: float | None = None  # when the traits were last synced
         self._footer_at = time.monotonic()  # when the footer was last sent
         self._writer: threading.Thread | None = None
@@ -143,19 +144,23 @@ class LiveMarkdown(anywidget.AnyWidget):
 
     def append(self, text: str) -> None:
         """Buffer ``text``; the writer thread sends it within one interval."""
-        with self._lock:
-            if self._finished:
-                raise RuntimeError("append() after finish()")
-            self._text.add(text)
-            self._ensure_writer()
+        self._buffer("append", lambda: self._text.add(text))
 
     def think(self, text: str) -> None:
         """Buffer a piece of the model's thinking; the writer sends it within one interval."""
         now = time.monotonic()
+        self._buffer("think", lambda: self._thought.add(text, now))
+
+    def tool(self, index: int, name: str, arguments: str) -> None:
+        """Tool call ``index`` has grown to this name and these arguments: shown within
+        one interval."""
+        self._buffer("tool", lambda: self._tools.add(index, name, arguments))
+
+    def _buffer(self, what: str, add: Callable[[], None]) -> None:
         with self._lock:
             if self._finished:
-                raise RuntimeError("think() after finish()")
-            self._thought.add(text, now)
+                raise RuntimeError(f"{what}() after finish()")
+            add()
             self._ensure_writer()
 
     def start_clock(self) -> None:
@@ -208,21 +213,29 @@ class LiveMarkdown(anywidget.AnyWidget):
                 new = self._text.take()
                 appends = self._text.appends
                 thought = self._thought.take()
+                tools = self._tools.take()
             due = self._synced_at is None or time.monotonic() - self._synced_at >= STATE_INTERVAL
-            if not new and not thought:
-                if due and self._thought.unsynced:
-                    self._sync_traits(None)  # the last thinking, once it stopped coming
+            if not new and not thought and not tools:
+                if due and (self._thought.unsynced or self._tools.unsynced):
+                    self._sync_traits(None)  # the last of them, once they stopped coming
                 return False
             footer = self._progress(appends) if self._progress is not None else None
             self._footer_at = time.monotonic()
             first = bool(new) and self._text.sent == 0 and self._text.epoch == 0
-            if thought:
-                self.send(self._thought.message(thought, footer=None if new else footer))
+            self._send_sides(thought, tools, None if new else footer)
             if new:
                 self._send_text(new, footer=footer)
             if due or first:
                 self._sync_traits(footer)
             return True
+
+    def _send_sides(self, thought: str, tools: list[list[Any]], footer: str | None) -> None:
+        """Send new thinking and tool calls (with the footer, if any, on the first)."""
+        if thought:
+            self.send(self._thought.message(thought, footer=footer))
+            footer = None
+        if tools:
+            self.send(self._tools.message(tools, footer=footer))
 
     def _send_text(self, new: str, *, reset: bool = False, footer: str | None = None) -> None:
         """Send ``new`` as the text after what was sent (or, with ``reset``, all of it)."""
@@ -250,6 +263,8 @@ class LiveMarkdown(anywidget.AnyWidget):
             if self._thought.unsynced:
                 self.thinking = self._thought.sync()
                 self.thinking_tokens, self.thinking_seconds = self._thought.stats
+            if self._tools.unsynced:
+                self.tool_calls = self._tools.sync()
             if footer is not None:
                 self.footer = footer
             if status is not None:
@@ -287,8 +302,8 @@ class LiveMarkdown(anywidget.AnyWidget):
             with self._lock:
                 buffered = self._text.take()
                 thought = self._thought.take()
-            if thought:
-                self.send(self._thought.message(thought))
+                tools = self._tools.take()
+            self._send_sides(thought, tools, None)
             if buffered:
                 self._send_text(buffered)
             reset = False

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeGuard
 
-__all__ = ["TextOutbox", "ThoughtOutbox", "clean"]
+__all__ = ["TextOutbox", "ThoughtOutbox", "ToolOutbox", "clean"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -192,3 +192,46 @@ class ThoughtOutbox:
         self._parts = [thinking]
         self._synced = self._sent
         return thinking
+
+
+class ToolOutbox:
+    """The tool calls: each call's name and arguments so far, and which changed.
+
+    A tool call is small (a name and a JSON object), so a message carries the whole of
+    each call that changed since the last one, and the ``tool_calls`` trait all of them::
+
+        {"type": "tools", "calls": [[<index>, <name>, <arguments so far>], ...]}
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[str, str]] = {}
+        self._changed: set[int] = set()
+        self._unsynced = False
+
+    def add(self, index: int, name: str, arguments: str) -> None:
+        self._calls[index] = (clean(name), clean(arguments))
+        self._changed.add(index)
+
+    def take(self) -> list[list[Any]]:
+        """The calls that changed since the last take, as ``[index, name, arguments]``."""
+        changed = [[index, *self._calls[index]] for index in sorted(self._changed)]
+        self._changed.clear()
+        self._unsynced = self._unsynced or bool(changed)
+        return changed
+
+    @staticmethod
+    def message(calls: list[list[Any]], *, footer: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "tools", "calls": calls}
+        if footer is not None:
+            message["footer"] = footer
+        return message
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether calls were sent that the trait does not hold yet."""
+        return self._unsynced
+
+    def sync(self) -> list[list[str]]:
+        """Every call, in order, for the trait (which from now on holds them)."""
+        self._unsynced = False
+        return [list(self._calls[index]) for index in sorted(self._calls)]

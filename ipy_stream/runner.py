@@ -29,7 +29,7 @@ __all__ = ["ModelStream", "StopRequested"]
 class _Collector:
     on_token: Callable[[str], None]
     on_reasoning: Callable[[str], None] | None = None
-    on_tool: Callable[[str], None] | None = None
+    on_tool: Callable[[int, str, str], None] | None = None
     stop: threading.Event | None = None
     started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
@@ -49,14 +49,15 @@ class _Collector:
                 self.first_token_at = time.perf_counter()
             self.parts.append(text)
             self.tokens += 1
-        self._tell(self.on_token, text)
+        self._tell(lambda: self.on_token(text))
 
     def add_reasoning(self, text: str) -> None:
         self._check_stop()
         with self.lock:
             self.reasoning.append(text)
-        if self.on_reasoning is not None:
-            self._tell(self.on_reasoning, text)
+        on_reasoning = self.on_reasoning
+        if on_reasoning is not None:
+            self._tell(lambda: on_reasoning(text))
 
     def add_tool_call(self, delta: ToolCallDelta) -> None:
         self._check_stop()
@@ -65,16 +66,18 @@ class _Collector:
             call["id"] = call["id"] or delta.id
             call["name"] += delta.name
             call["args"] += delta.arguments
-        if delta.name and self.on_tool is not None:
-            self._tell(self.on_tool, delta.name)
+            name, arguments = call["name"], call["args"]
+        on_tool = self.on_tool
+        if on_tool is not None:
+            self._tell(lambda: on_tool(delta.index, name, arguments))
 
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise StopRequested
 
-    def _tell(self, listener: Callable[[str], None], text: str) -> None:
+    def _tell(self, notify: Callable[[], None]) -> None:
         try:
-            listener(text)
+            notify()
         except Exception as exc:
             # A failing view is our bug, not the model's: remember it to re-raise.
             self.internal_error = exc
@@ -151,7 +154,8 @@ class ModelStream:
     """One model's stream: run it to its end in one thread, stop it from any other.
 
     Every piece goes to the live view as it arrives: answer text to ``on_token``,
-    thinking to ``on_reasoning``, the name of each tool the model calls to ``on_tool``.
+    thinking to ``on_reasoning``, each tool call as it grows to ``on_tool`` (its index,
+    its name and its arguments so far).
     The answer kept is the chain's output; for a plain ``prompt | model`` chain that is
     the same text.
     """
@@ -165,7 +169,7 @@ class ModelStream:
         explain: Callable[[BaseException, int], str],
         abort: Callable[[], None] | None = None,
         on_reasoning: Callable[[str], None] | None = None,
-        on_tool: Callable[[str], None] | None = None,
+        on_tool: Callable[[int, str, str], None] | None = None,
     ) -> None:
         self._chain = chain
         self._inputs = inputs

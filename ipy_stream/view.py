@@ -31,8 +31,8 @@ class View(Protocol):
     def think(self, text: str) -> None:
         """Add a piece of the model's thinking (kept apart from the answer)."""
 
-    def tool(self, name: str) -> None:
-        """The model started a call of tool ``name``."""
+    def tool(self, index: int, name: str, arguments: str) -> None:
+        """Tool call ``index`` has grown: its name and its arguments so far."""
 
     def finish(self, outcome: Outcome) -> None:
         """Show the final state; no more appends follow."""
@@ -49,7 +49,8 @@ class WidgetView:
     root with class ``ipy-stream`` and ``data-status`` (streaming, done, failed,
     interrupted), the model's thinking (if any) in ``details.ipy-stream-thinking`` above
     the answer, the answer in ``.ipy-stream-body`` and the summary in
-    ``.ipy-stream-footer``. ``show_thinking=False`` keeps the thinking out of the view
+    ``.ipy-stream-footer``, with the tool calls the model makes between them in
+    ``.ipy-stream-tools``. ``show_thinking=False`` keeps the thinking out of the view
     (the footer still counts it).
     """
 
@@ -102,10 +103,11 @@ class WidgetView:
         if self._show_thinking:
             self.widget.think(text)
 
-    def tool(self, name: str) -> None:
-        """Say in the footer which tool the model is calling."""
+    def tool(self, index: int, name: str, arguments: str) -> None:
+        """Show the tool call as it grows, and say in the footer which tool is called."""
         self._tool = name
         self._last_at = time.perf_counter()
+        self.widget.tool(index, name, arguments)
 
     def finish(self, outcome: Outcome) -> None:
         """Stop the writer; send the rest of the text, the final status and footer."""
@@ -155,8 +157,8 @@ class StdoutView:
     def think(self, text: str) -> None:
         """Thinking is not printed; the footer counts it."""
 
-    def tool(self, name: str) -> None:
-        """Tool calls are listed in the footer."""
+    def tool(self, index: int, name: str, arguments: str) -> None:
+        """Tool calls are listed in the final output."""
 
     def finish(self, outcome: Outcome) -> None:
         """End the answer's last line (the footer follows in the final output)."""
@@ -178,7 +180,7 @@ class QuietTextView:
     def think(self, text: str) -> None:
         """Nothing is printed until the end."""
 
-    def tool(self, name: str) -> None:
+    def tool(self, index: int, name: str, arguments: str) -> None:
         """Nothing is printed until the end."""
 
     def finish(self, outcome: Outcome) -> None:

@@ -19,7 +19,8 @@
 // `thinking_seconds` traits (sync.js), shown in a section of its own (thinking.js).
 //
 // DOM: div.ipy-stream[data-status] > details.ipy-stream-thinking (hidden while there
-// is no thinking) + div.ipy-stream-body (the rendered Markdown) + div.ipy-stream-footer,
+// is no thinking) + div.ipy-stream-body (the rendered Markdown) + div.ipy-stream-tools
+// (the tool calls as they grow, hidden while there are none) + div.ipy-stream-footer,
 // as in the saved output (ipy_stream/saved.py), + button.ipy-stream-newest (shown only
 // while the footer is held in sight and the reader has scrolled away: pin.js). The
 // Markdown is rendered in the saved output's dialect (markdown.js) and cleaned by
@@ -32,6 +33,24 @@ import { Sync } from "./sync.js";
 import { ThinkingSection } from "./thinking.js";
 
 const STATUSES = new Set(["streaming", "done", "failed", "interrupted"]);
+
+// The tool calls, as the saved output lists them: "Tool calls:" and one line of code
+// per call, `name(arguments)`, written as text (never as HTML).
+function drawTools(element, calls) {
+  const key = JSON.stringify(calls);
+  if (element.dataset.key === key) return;
+  element.dataset.key = key;
+  element.hidden = calls.length === 0;
+  const list = document.createElement("ul");
+  for (const [name, args] of calls) {
+    const item = document.createElement("li");
+    const code = document.createElement("code");
+    code.textContent = `${name}(${args})`;
+    item.append(code);
+    list.append(item);
+  }
+  element.replaceChildren("Tool calls:", list);
+}
 
 // In JupyterLab and Notebook 7 the saved output is shown inside an element of
 // class jp-RenderedHTMLCommon, whose styles (the host's rendered Markdown) it
@@ -85,7 +104,10 @@ function render({ model, el }) {
   newest.type = "button";
   newest.textContent = "↓ newest";
   newest.title = "Show the newest text and follow it";
-  root.append(thinking.element, body, footer, newest);
+  const tools = document.createElement("div");
+  tools.className = "ipy-stream-tools";
+  tools.hidden = true;
+  root.append(thinking.element, body, tools, footer, newest);
   el.replaceChildren(root);
   const view = new BodyView(body);
   const pin = new Pin(root, footer, newest);
@@ -109,6 +131,7 @@ function render({ model, el }) {
       answering: sync.store.length > 0 || (model.get("length") ?? 0) > 0,
     });
     view.render(sync.store.text, sync.store.generation);
+    drawTools(tools, sync.tools);
     // How much of the text this front end holds (code points): for tests and debugging.
     root.dataset.length = String(sync.store.length);
     pin.update(status === "streaming");

@@ -17,6 +17,10 @@
 // and the `thinking` trait holds all of it so far (with `thinking_tokens` and
 // `thinking_seconds`), which follows them within about a second. A piece after
 // a gap waits for that trait: no request is ever made for the thinking.
+//
+// Tool calls come whole: {type: "tools", calls: [[index, name, arguments], ...]} has
+// each call that changed, and the `tool_calls` trait all of them ([name, arguments]).
+// A call's name and arguments only grow, so the longer of two is the newer.
 
 import { TextStore } from "./store.js";
 
@@ -36,6 +40,7 @@ export class Sync {
     this.thinking = new TextStore();
     this.thinkingTokens = 0;
     this.thinkingSeconds = 0;
+    this.tools = [];
     this.askedAt = -Infinity;
     this.footer = model.get("footer") ?? "";
   }
@@ -48,18 +53,22 @@ export class Sync {
     const onState = () => this.onState();
     const onFooter = () => this.onFooter();
     const onThinking = () => this.onThinkingState();
+    const onTools = () => this.onToolsState();
     model.on("msg:custom", onMessage);
     model.on("change:footer", onFooter);
     // One update may change several of them: each handler reads them all.
     for (const trait of ["epoch", "checkpoint", "length"]) model.on(`change:${trait}`, onState);
     for (const trait of THINKING_TRAITS) model.on(`change:${trait}`, onThinking);
+    model.on("change:tool_calls", onTools);
     this.onState();
     this.onThinkingState();
+    this.onToolsState();
     return () => {
       model.off("msg:custom", onMessage);
       model.off("change:footer", onFooter);
       for (const trait of ["epoch", "checkpoint", "length"]) model.off(`change:${trait}`, onState);
       for (const trait of THINKING_TRAITS) model.off(`change:${trait}`, onThinking);
+      model.off("change:tool_calls", onTools);
     };
   }
 
@@ -88,6 +97,15 @@ export class Sync {
       this.onThinking(message);
       return;
     }
+    if (message && message.type === "tools") {
+      this.onFooterOf(message);
+      if (Array.isArray(message.calls)) {
+        for (const call of message.calls) {
+          if (Array.isArray(call)) this.#tool(call[0], call[1], call[2]);
+        }
+      }
+      return;
+    }
     if (!message || message.type !== "append") return;
     if (message.resync) this.askedAt = -Infinity;
     if (typeof message.footer === "string" && message.footer !== this.footer) {
@@ -112,6 +130,32 @@ export class Sync {
     }
     if (this.#count(message.tokens, message.seconds)) this.redraw();
     this.thinking.receive({ offset: message.offset, text: message.text });
+  }
+
+  onToolsState() {
+    const calls = this.model.get("tool_calls");
+    if (!Array.isArray(calls)) return;
+    calls.forEach((call, index) => {
+      if (Array.isArray(call)) this.#tool(index, call[0], call[1]);
+    });
+  }
+
+  // Keep call `index` unless what we hold is already as long (a late trait, a replay).
+  #tool(index, name, args) {
+    if (!Number.isInteger(index) || index < 0 || index > 1000) return;
+    if (typeof name !== "string" || typeof args !== "string") return;
+    const held = this.tools[index];
+    if (held && held[0].length >= name.length && held[1].length >= args.length) return;
+    for (let i = this.tools.length; i < index; i++) this.tools[i] = ["", ""];
+    this.tools[index] = [name, args];
+    this.redraw();
+  }
+
+  onFooterOf(message) {
+    if (typeof message.footer === "string" && message.footer !== this.footer) {
+      this.footer = message.footer;
+      this.redraw();
+    }
   }
 
   onThinkingState() {
