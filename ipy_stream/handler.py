@@ -38,22 +38,33 @@ def _finish_reason_of(response: LLMResult) -> str | None:
 
 
 def _usage_of(response: LLMResult) -> Usage | None:
+    """Prompt and completion tokens, and ``cached_tokens`` (the part of the prompt the
+    server read from its cache, priced lower) when the server says."""
     for generations in response.generations:
         for generation in generations:
             message = getattr(generation, "message", None)
             usage = getattr(message, "usage_metadata", None)
             if usage:
-                return {
-                    "prompt_tokens": int(usage.get("input_tokens", 0)),
-                    "completion_tokens": int(usage.get("output_tokens", 0)),
-                }
+                details = usage.get("input_token_details") or {}
+                return _counts(
+                    usage.get("input_tokens"), usage.get("output_tokens"), details.get("cache_read")
+                )
     token_usage = (response.llm_output or {}).get("token_usage")
     if isinstance(token_usage, dict) and token_usage:
-        return {
-            "prompt_tokens": int(token_usage.get("prompt_tokens", 0)),
-            "completion_tokens": int(token_usage.get("completion_tokens", 0)),
-        }
+        details = token_usage.get("prompt_tokens_details") or {}
+        return _counts(
+            token_usage.get("prompt_tokens"),
+            token_usage.get("completion_tokens"),
+            details.get("cached_tokens") if isinstance(details, dict) else None,
+        )
     return None
+
+
+def _counts(prompt: Any, completion: Any, cached: Any) -> Usage:
+    usage = {"prompt_tokens": int(prompt or 0), "completion_tokens": int(completion or 0)}
+    if isinstance(cached, int) and cached > 0:
+        usage["cached_tokens"] = cached
+    return usage
 
 
 class TokenHandler(BaseCallbackHandler):

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_openai import ChatOpenAI
 
+from ipy_stream.handler import TokenHandler
 from ipy_stream.models import ResolvedModel
 from ipy_stream.outcome import Outcome, footer_text
 from ipy_stream.reports import format_log
@@ -82,3 +85,33 @@ def test_log(tmp_path: Path) -> None:
     assert "cost" not in narrow.splitlines()[1]
     none = format_log(runs[2:], str(path), None)
     assert "cost" not in none
+
+
+def test_cached_prompt_tokens_are_read_and_priced_as_cached() -> None:
+    # As langchain-openai reports a prompt of which 1,000 tokens came from the cache.
+    message = AIMessage(
+        content="hi",
+        usage_metadata={
+            "input_tokens": 1200,
+            "output_tokens": 300,
+            "total_tokens": 1500,
+            "input_token_details": {"cache_read": 1000},
+        },
+    )
+    seen: list[dict[str, int]] = []
+    handler = TokenHandler(on_token=lambda _: None, on_usage=seen.append)
+    handler.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+    assert seen == [{**USAGE, "cached_tokens": 1000}]
+    openai = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test")
+    full = job(openai, Outcome("hi", "done", usage=dict(USAGE))).result().cost
+    cached = job(openai, Outcome("hi", "done", usage=seen[0])).result().cost
+    assert full is not None and cached is not None
+    assert 0 < cached < full  # cached input costs less than fresh input
+
+
+def test_cached_tokens_from_a_server_that_reports_them_in_token_usage() -> None:
+    seen: list[dict[str, int]] = []
+    handler = TokenHandler(on_token=lambda _: None, on_usage=seen.append)
+    usage = {**USAGE, "prompt_tokens_details": {"cached_tokens": 0}}
+    handler.on_llm_end(LLMResult(generations=[[]], llm_output={"token_usage": usage}))
+    assert seen == [USAGE]  # none cached: nothing to price differently

@@ -14,7 +14,7 @@ import { POLICY } from "./policy.js";
 /** The summary line: `Thinking · 12 tokens · 3.4 s`. */
 export function thinkingLabel(tokens, seconds) {
   const parts = ["Thinking"];
-  if (Number.isFinite(tokens) && tokens > 0) parts.push(`${tokens} tokens`);
+  if (Number.isFinite(tokens) && tokens > 0) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
   if (Number.isFinite(seconds) && seconds >= 0) parts.push(`${seconds.toFixed(1)} s`);
   return parts.join(" · ");
 }

@@ -214,6 +214,7 @@ test("raw HTML in the thinking shows as text, and all of it goes through the san
 
 test("the summary line", () => {
   assert.equal(thinkingLabel(12, 3.44), "Thinking · 12 tokens · 3.4 s");
+  assert.equal(thinkingLabel(1, 0.5), "Thinking · 1 token · 0.5 s");
   assert.equal(thinkingLabel(0, 0), "Thinking · 0.0 s");
   assert.equal(thinkingLabel(undefined, Number.NaN), "Thinking");
   assert.equal(opensByItself({ streaming: true, answering: false }), true);
