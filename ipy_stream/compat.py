@@ -11,6 +11,8 @@
   also sends ``max_tokens`` to any server that is not OpenAI's.
 * Refused parameters: :func:`refused_parameter` reads which request field a model
   refused from an HTTP 400, :func:`describe_refused` says in one line what to change.
+* Refused images: :func:`describe_refused_images` recognises the errors of models and
+  servers that do not read images, and says so in one line.
 
 Importing this module imports ``langchain_openai``.
 """
@@ -28,10 +30,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 
+from ipy_stream.errors import clause
+
 __all__ = [
     "REASONING_FIELDS",
     "CompatChatOpenAI",
     "describe_refused",
+    "describe_refused_images",
     "is_openai_url",
     "reasoning_of",
     "refused_parameter",
@@ -210,3 +215,49 @@ def describe_refused(param: str, model: str) -> str:
         flag, trait = option
         return f"{who} does not accept {param}: leave out {flag} (and set {trait} = None)."
     return f"{who} does not accept the parameter '{param}': leave it out of the model's settings."
+
+
+# -- images a model refuses ----------------------------------------------------------
+
+# OpenAI: "Invalid content type. image_url is only supported by certain models.";
+# llama.cpp: "image input is not supported - hint: ... mmproj"; LM Studio, Ollama:
+# "... does not support images"; vLLM: "... is not a multimodal model".
+_IMAGES_REFUSED_RE = re.compile(
+    r"image[\w\s]{0,40}?(?:not supported|only supported|unsupported|not allowed)"
+    r"|(?:does not|doesn't|do not|cannot|can't) (?:support|accept|take|process|read)"
+    r"[\w\s]{0,20}?image"
+    r"|not a multimodal model|vision is not (?:supported|enabled)",
+    re.IGNORECASE,
+)
+
+
+def _server_message(exc: BaseException) -> str:
+    """The error's own words: OpenAI's ``error.message`` when there is one."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    text = str(getattr(exc, "message", "") or exc)
+    return _SDK_PREFIX_RE.sub("", text)
+
+
+def describe_refused_images(exc: BaseException, model: str, names: tuple[str, ...]) -> str | None:
+    """One line when *exc* says that *model* does not read images, else None.
+
+    ``names`` are the variables sent as images, e.g. ``("fig",)``.
+    """
+    if getattr(exc, "status_code", None) in (401, 403):
+        return None  # some servers quote part of the key in these: never echoed
+    said = _server_message(exc).strip()
+    if not _IMAGES_REFUSED_RE.search(said):
+        return None
+    first = said.splitlines()[0].strip() if said else ""
+    if len(first) > 160:
+        first = first[:159].rstrip(" .;:,") + "…"
+    shown = ", ".join(f"{{{name}}}" for name in names)
+    return (
+        f"{model.strip() or 'The model'} does not read images ({clause(first)}): "
+        f"send {shown} to a model that does (e.g. gpt-4o-mini, or a vision model on your "
+        "server), or leave it out of the prompt."
+    )

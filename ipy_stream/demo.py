@@ -1,7 +1,8 @@
 """The offline ``demo`` chat model: no key, no network, a deterministic Markdown reply.
 
 It exists so that the quickstart and a first try work anywhere. Every reply says
-plainly that it comes from the demo model.
+plainly that it comes from the demo model, and names the tables and images it was
+sent (by the labels :mod:`ipy_stream.context` puts before them).
 """
 
 from __future__ import annotations
@@ -22,17 +23,38 @@ DEFAULT_DELAY = 0.03
 """Seconds between tokens for ``-m demo``: about 30 tokens a second, easy to follow."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
+_LABEL = re.compile(r"\[(table|image|array|list|tuple|dict): ([A-Za-z_]\w*), ([^\]\n]+)\]")
 
 
-def _last_user_text(messages: list[BaseMessage]) -> str:
+def _last_user(messages: list[BaseMessage]) -> tuple[str, int]:
+    """The last user message's text, and how many images it carries."""
     for message in reversed(messages):
         if message.type == "human":
-            return message.text
-    return ""
+            parts = message.content if isinstance(message.content, list) else []
+            images = sum(1 for p in parts if isinstance(p, dict) and p.get("type") == "image")
+            return message.text, images
+    return "", 0
 
 
-def demo_reply(prompt: str) -> str:
-    """The Markdown the demo model answers to ``prompt`` (deterministic)."""
+def _received(prompt: str, images: int) -> str:
+    """``I was sent a table df (50 of 10,000 rows) and an image fig (640×480).``"""
+    named = []
+    for kind, name, extent in _LABEL.findall(prompt):
+        if kind == "image":
+            if images == 0:
+                continue
+            images -= 1
+        article = "an" if kind[0] in "aei" else "a"
+        named.append(f"{article} {kind} `{name}` ({extent})")
+    if not named:
+        return ""
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"I was sent {listed}. A real model reads them; the demo model only names them.\n\n"
+
+
+def demo_reply(prompt: str, images: int = 0) -> str:
+    """The Markdown the demo model answers to ``prompt`` (deterministic), sent with
+    ``images`` images."""
     words = prompt.split()
     first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
     if len(first_line) > 120:
@@ -43,6 +65,7 @@ def demo_reply(prompt: str) -> str:
         "and sends nothing anywhere, so you can see how `%%stream` works.\n\n"
         f"Your prompt has **{len(words)} words** and starts with:\n\n"
         f"> {first_line}\n\n"
+        f"{_received(prompt, images)}"
         "What `%%stream` did with it:\n\n"
         "- filled `{names}` in the cell from your notebook variables,\n"
         "- streamed the answer token by token into this live view,\n"
@@ -75,7 +98,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = demo_reply(_last_user_text(messages))
+        text = demo_reply(*_last_user(messages))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(
@@ -85,7 +108,7 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        text = demo_reply(_last_user_text(messages))
+        text = demo_reply(*_last_user(messages))
         for piece in _TOKEN.findall(text):
             if self.delay:
                 time.sleep(self.delay)

@@ -41,7 +41,10 @@ class CellOutput(Protocol):
 
 
 class WidgetOutput:
-    """Live widgets in a notebook, replaced by sanitized HTML and text at the end."""
+    """Live widgets in a notebook, replaced by sanitized HTML and text at the end.
+
+    ``attachments``: the labels of the tables and images the prompt carried, named in
+    the final output."""
 
     def __init__(
         self,
@@ -52,8 +55,10 @@ class WidgetOutput:
         interval: float,
         on_stop: Callable[[], None] | None = None,
         show_reasoning: bool = True,
+        attachments: Sequence[str] = (),
     ) -> None:
         self._publish = publish
+        self._attachments = tuple(attachments)
         self._show_reasoning = show_reasoning
         self._kept = kept
         # A background run's cell has ended by the time its answers do, so its failures
@@ -82,6 +87,7 @@ class WidgetOutput:
                     view.html(outcome.text),
                     with_message=self._with_message,
                     show_reasoning=self._show_reasoning,
+                    attachments=self._attachments,
                 )
                 for label, outcome, view in zip(labels, outcomes, self._views, strict=True)
             ]
@@ -93,9 +99,10 @@ class WidgetOutput:
 class TextOutput:
     """Answers printed in a terminal: one streamed as it comes, several at the end."""
 
-    def __init__(self, count: int, *, background: bool) -> None:
+    def __init__(self, count: int, *, background: bool, attachments: Sequence[str] = ()) -> None:
         self._streamed = count == 1
         self._with_message = background
+        self._attachments = tuple(attachments)
         self.views: Sequence[View] = (
             [StdoutView()] if self._streamed else [QuietTextView() for _ in range(count)]
         )
@@ -103,7 +110,13 @@ class TextOutput:
     def finish(self, labels: Sequence[str], outcomes: Sequence[Outcome]) -> None:
         """Print each answer's footer (and, for several, each whole answer)."""
         answers = [
-            SavedAnswer.of(label, outcome, "", with_message=self._with_message)
+            SavedAnswer.of(
+                label,
+                outcome,
+                "",
+                with_message=self._with_message,
+                attachments=self._attachments,
+            )
             for label, outcome in zip(labels, outcomes, strict=True)
         ]
         sys.stdout.write(final_text(answers, streamed=self._streamed))

@@ -98,6 +98,11 @@ class StreamMagics(StreamSettings, Magics):
         name; write {{ and }} for literal braces. Lines that are exactly system:,
         user: or assistant: start messages of that role.
 
+        A DataFrame or Series in {name} is sent as a Markdown table of at most
+        max_rows rows and max_columns columns, with a note of its whole shape and
+        what was left out; a matplotlib figure or Axes, a PIL or IPython Image, or
+        PNG/JPEG bytes is sent as an image (for models that read images).
+
         The answer appears while it is generated and stays in the notebook, rendered
         (sanitized HTML and the plain text), so saved and exported notebooks show it;
         with -o NAME it is also stored in the variable NAME. HTML in answers is shown
@@ -124,6 +129,9 @@ class StreamMagics(StreamSettings, Magics):
             %%stream --bg -o essay
             Write a long essay about {topic}.
 
+            %%stream -m gpt-4o-mini
+            What stands out in {df}? Explain this plot: {fig}
+
         -m takes an OpenAI model name (needs OPENAI_API_KEY, or OPENAI_BASE_URL
         pointing at an OpenAI-compatible server such as Ollama, vLLM, llama.cpp or
         LM Studio), the name of a variable holding any LangChain chat model or
@@ -133,8 +141,9 @@ class StreamMagics(StreamSettings, Magics):
         [THREAD], %stream reset [THREAD], %stream log [-n N] [TEXT].
 
         Configuration (%config StreamMagics.<name> = value): model, base_url,
-        temperature, max_tokens, system, refresh_interval, timeout, max_retries, view,
-        log_enabled, log_path.
+        temperature, max_tokens, system, refresh_interval, timeout, max_retries,
+        max_rows, max_columns, max_prompt_chars, view, show_reasoning, log_enabled,
+        log_path.
         """
         if cell is None:
             try:
@@ -197,12 +206,16 @@ class StreamMagics(StreamSettings, Magics):
         self, request: StreamRequest
     ) -> Callable[[Callable[[], None] | None], CellOutput]:
         labels = [call.model.label for call in request.calls]
+        sent = [attachment.label for attachment in request.attachments]
         if not self._use_widgets():
-            return lambda _stop: TextOutput(len(labels), background=request.background)
+            return lambda _stop: TextOutput(
+                len(labels), background=request.background, attachments=sent
+            )
 
         def widgets(on_stop: Callable[[], None] | None) -> CellOutput:
             return WidgetOutput(
                 labels,
+                attachments=sent,
                 publish=self._publish,
                 kept=self._finished_runs,
                 interval=self.refresh_interval,

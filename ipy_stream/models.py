@@ -97,6 +97,24 @@ def _bound_params(settings: ModelSettings) -> dict[str, Any]:
     return params
 
 
+def _limit_for_other_servers(model: Runnable[Any, Any], limit: int | None) -> dict[str, Any]:
+    """For a notebook's own ChatOpenAI pointed at a server other than OpenAI's: the answer
+    limit also as ``max_tokens``, which llama.cpp, older vLLM, LM Studio and Ollama read
+    (ChatOpenAI sends only ``max_completion_tokens``; see :mod:`ipy_stream.compat`)."""
+    if limit is None:
+        return {}
+    from langchain_openai import ChatOpenAI
+
+    from ipy_stream.compat import CompatChatOpenAI, is_openai_url
+
+    if not isinstance(model, ChatOpenAI) or isinstance(model, CompatChatOpenAI):
+        return {}
+    url = getattr(model.root_client, "base_url", None)  # as sent: OPENAI_BASE_URL included
+    if is_openai_url(str(url) if url is not None else model.openai_api_base):
+        return {}
+    return {"extra_body": {**(model.extra_body or {}), "max_tokens": limit}}
+
+
 def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> ResolvedModel:
     """Build the model named by ``settings.name``; raise PromptError if it cannot be used."""
     name = settings.name.strip()
@@ -113,7 +131,8 @@ def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> Reso
         value = namespace[name]
         if isinstance(value, Runnable):
             params = _bound_params(settings)
-            runnable = value.bind(**params) if params else value
+            extra = _limit_for_other_servers(value, settings.max_tokens)
+            runnable = value.bind(**params, **extra) if params else value
             return ResolvedModel(runnable, _describe(name, value), applied=params)
         if name.isidentifier():
             raise PromptError(

@@ -21,10 +21,18 @@ from urllib.parse import urlsplit
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from ipy_stream.chain import HISTORY, build_chain, build_template, message_dicts, turn_messages
+from ipy_stream.chain import (
+    HISTORY,
+    build_chain,
+    build_template,
+    message_dicts,
+    sent_chars,
+    turn_messages,
+)
+from ipy_stream.context import Attachment, ImagePart, Limits, budget_error, prepare
 from ipy_stream.errors import PromptError, describe_error, redact, sentence
 from ipy_stream.models import ModelSettings, ResolvedModel, resolve_model
-from ipy_stream.prompt import fill, parse_cell
+from ipy_stream.prompt import Prompt, fill, parse_cell, template_variables
 from ipy_stream.runlog import public_url
 
 __all__ = ["Defaults", "ModelCall", "Options", "StreamRequest", "build_request"]
@@ -57,6 +65,9 @@ class Defaults:
     system: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
+    max_rows: int = 50
+    max_columns: int = 20
+    max_prompt_chars: int = 250_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class StreamRequest:
     """The messages as sent, ``{"role", "content"}``."""
     turn: tuple[BaseMessage, ...]
     """This cell's own messages, kept in the conversation with ``-c``."""
+    attachments: tuple[Attachment, ...] = ()
+    """The tables, cut values and images the messages carry, in the cell's order."""
     out: str | None = None
     reasoning_out: str | None = None
     thread: str | None = None
@@ -101,21 +114,34 @@ def build_request(
     """Check the options and the cell, fill the prompt, and build each model's chain.
 
     ``history`` holds the earlier turns of ``options.chat``'s thread. Raises
-    PromptError when anything is wrong; nothing has been sent then.
+    PromptError when anything is wrong, or when the prompt is larger than
+    ``defaults.max_prompt_chars``; nothing has been sent then.
     """
     _check(options)
     names = _model_names(options, defaults)
     system = options.system if options.system is not None else defaults.system
     prompt = parse_cell(cell, system=system)
-    inputs = fill(prompt, namespace)
-    template = build_template(prompt, history=options.chat is not None)
+    context = prepare(fill(prompt, namespace), Limits(defaults.max_rows, defaults.max_columns))
+    _check_image_roles(prompt, context.images)
+    inputs = context.inputs
+    template = build_template(prompt, history=options.chat is not None, images=context.images)
     if options.chat is not None:
         inputs[HISTORY] = list(history)
     try:
-        sent = message_dicts(template.format_messages(**inputs))
-        turn = turn_messages(prompt, inputs) if options.chat is not None else []
+        filled = template.format_messages(**inputs)
+        sent = message_dicts(filled)
+        turn = turn_messages(prompt, inputs, context.images) if options.chat is not None else []
     except (ValueError, TypeError, KeyError) as exc:
         raise PromptError(sentence(f"The prompt could not be filled: {exc}")) from None
+    total = sent_chars(filled)
+    if total > defaults.max_prompt_chars:
+        raise budget_error(
+            total,
+            defaults.max_prompt_chars,
+            context.sizes,
+            context.attachments,
+            earlier=sent_chars(history) if options.chat is not None else 0,
+        )
     settings = _settings(options, defaults)
     calls = []
     for name in names:
@@ -132,7 +158,7 @@ def build_request(
                 model=model,
                 chain=build_chain(template, model.runnable),
                 params=MappingProxyType(params),
-                explain=_explainer(name, model, defaults.api_key),
+                explain=_explainer(name, model, defaults.api_key, tuple(context.images)),
             )
         )
     return StreamRequest(
@@ -140,6 +166,7 @@ def build_request(
         inputs=MappingProxyType(inputs),
         messages=tuple(MappingProxyType(m) for m in sent),
         turn=tuple(turn),
+        attachments=context.attachments,
         out=options.out,
         reasoning_out=options.reasoning_out,
         thread=options.chat,
@@ -207,15 +234,39 @@ def _check_applied(options: Options, name: str, model: ResolvedModel) -> None:
         )
 
 
+def _check_image_roles(prompt: Prompt, images: Mapping[str, ImagePart]) -> None:
+    """Chat APIs take images in user messages only."""
+    for index, (role, text) in enumerate(prompt.messages):
+        if role == "user":
+            continue
+        for name in template_variables(text):
+            if name in images:
+                where = (
+                    "the system prompt"
+                    if role == "system" and index == 0
+                    else f"{'an' if role == 'assistant' else 'a'} {role}: message"
+                )
+                raise PromptError(
+                    f"{{{name}}} is an image, and images can only be sent in a user message, "
+                    f"not in {where}: move {{{name}}} below a user: line."
+                )
+
+
 def _explainer(
-    name: str, model: ResolvedModel, api_key: str | None
+    name: str, model: ResolvedModel, api_key: str | None, images: tuple[str, ...] = ()
 ) -> Callable[[BaseException, int], str]:
     password = urlsplit(model.base_url).password if model.base_url else None
 
     def explain(exc: BaseException, tokens: int) -> str:
-        message = describe_error(
-            exc, model=name, base_url=public_url(model.base_url), tokens=tokens
-        )
+        message = None
+        if images and not tokens:
+            from ipy_stream.compat import describe_refused_images
+
+            message = describe_refused_images(exc, name, images)
+        if message is None:
+            message = describe_error(
+                exc, model=name, base_url=public_url(model.base_url), tokens=tokens
+            )
         return redact(message, [api_key, password])
 
     return explain

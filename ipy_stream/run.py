@@ -294,6 +294,7 @@ class Run:
                     params=dict(job.call.params),
                     messages=[dict(m) for m in self.request.messages],
                     outcome=outcome,
+                    attachments=[a.record() for a in self.request.attachments],
                 )
         except (OSError, sqlite3.Error) as exc:
             if self._on_log_error is not None:

@@ -12,8 +12,11 @@ credentials), ``params`` (JSON: temperature, max_tokens, timeout, thread, backgr
 ``status`` (``done``, ``failed``, ``interrupted``), ``error``, ``seconds``,
 ``first_token_seconds``, ``tokens``, ``prompt_tokens``, ``completion_tokens``,
 ``reasoning`` (the model's thinking, kept apart from the answer), ``tool_calls``
-(JSON list of ``{"name", "arguments", "id"}``) and ``cost`` (estimated US dollars,
-NULL when the price of the server's model is not known).
+(JSON list of ``{"name", "arguments", "id"}``), ``cost`` (estimated US dollars,
+NULL when the price of the server's model is not known) and ``attachments`` (JSON list
+of the tables, cut values and images sent, each with its ``kind``, ``name``, ``label``
+and ``chars``; a table's row and column counts; an image's ``mime_type``, ``width``,
+``height``, ``bytes`` and ``sha256``, never the image itself; NULL when none).
 The API key is never stored.
 """
 
@@ -54,12 +57,13 @@ CREATE TABLE IF NOT EXISTS runs (
     completion_tokens INTEGER,
     reasoning TEXT,
     tool_calls TEXT,
-    cost REAL
+    cost REAL,
+    attachments TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started_at ON runs (started_at);
 """
 # Columns added since the first version: a log written before gets them on first use.
-_ADDED = {"reasoning": "TEXT", "tool_calls": "TEXT", "cost": "REAL"}
+_ADDED = {"reasoning": "TEXT", "tool_calls": "TEXT", "cost": "REAL", "attachments": "TEXT"}
 
 
 def default_log_path() -> str:
@@ -147,8 +151,10 @@ class RunLog:
         params: Mapping[str, Any],
         messages: Sequence[Mapping[str, str]],
         outcome: Outcome,
+        attachments: Sequence[Mapping[str, Any]] = (),
     ) -> int:
-        """Store one finished run; return its id."""
+        """Store one finished run; return its id. ``attachments``: what the prompt carried
+        besides text (see the module's docstring)."""
         usage = outcome.usage or {}
         row = (
             started_at.astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -171,13 +177,14 @@ class RunLog:
             if outcome.tool_calls
             else None,
             outcome.cost,
+            json.dumps([dict(a) for a in attachments], ensure_ascii=False) if attachments else None,
         )
         with self._lock, self._connect() as connection:
             cursor = connection.execute(
                 "INSERT INTO runs (started_at, batch, model, label, base_url, params, messages,"
                 " answer, status, error, seconds, first_token_seconds, tokens, prompt_tokens,"
-                " completion_tokens, reasoning, tool_calls, cost)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " completion_tokens, reasoning, tool_calls, cost, attachments)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             return int(cursor.lastrowid or 0)

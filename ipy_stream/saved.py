@@ -63,6 +63,8 @@ class SavedAnswer:
     """The model's thinking, rendered and sanitized ("" for none, or when not shown)."""
     thinking_tokens: int = 0
     tool_calls: tuple[ToolCall, ...] = ()
+    attachments: tuple[str, ...] = ()
+    """Labels of the tables and images sent with the prompt, e.g. ``[image: fig, 640×480]``."""
 
     @classmethod
     def of(
@@ -73,6 +75,7 @@ class SavedAnswer:
         *,
         with_message: bool = True,
         show_reasoning: bool = True,
+        attachments: Sequence[str] = (),
     ) -> SavedAnswer:
         """The part of a finished stream of model ``label``; ``html`` is its answer as
         :mod:`ipy_stream.render` returns it (``with_message``: see ``footer_text``).
@@ -87,6 +90,7 @@ class SavedAnswer:
             thinking=render_markdown(thinking) if thinking.strip() else "",
             thinking_tokens=outcome.reasoning_tokens,
             tool_calls=outcome.tool_calls,
+            attachments=tuple(attachments),
         )
 
 
@@ -99,7 +103,7 @@ def _answer_html(answer: SavedAnswer) -> str:
         'padding-left: 10px">'
         f"{_thinking_html(answer)}"
         f'<div class="ipy-stream-body jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
-        f"{answer.html}</div>{_tools_html(answer)}"
+        f"{answer.html}</div>{_tools_html(answer)}{_attachments_html(answer)}"
         f'<div class="ipy-stream-footer" style="{_FOOTER_STYLE}; '
         f'color: {color}; color: {color_theme}">'
         f"{sanitize(escape(answer.footer))}</div></div>"
@@ -109,9 +113,12 @@ def _answer_html(answer: SavedAnswer) -> str:
 def _thinking_html(answer: SavedAnswer) -> str:
     if not answer.thinking:
         return ""
-    count = f" · {answer.thinking_tokens} tokens" if answer.thinking_tokens else ""
+    tokens = answer.thinking_tokens
+    muted, muted_theme = _FOOTER_COLORS[None]  # muted like the footer, as live
+    count = f" · {tokens} token{'' if tokens == 1 else 's'}" if tokens else ""
     return (
-        f'<details class="ipy-stream-thinking" style="{_FOOTER_STYLE}; margin-bottom: 4px">'
+        f'<details class="ipy-stream-thinking" style="{_FOOTER_STYLE}; margin-bottom: 4px; '
+        f'color: {muted}; color: {muted_theme}">'
         f"<summary>Thinking{count}</summary>"
         f'<div class="jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
         f"{answer.thinking}</div></details>"
@@ -127,6 +134,15 @@ def _tools_html(answer: SavedAnswer) -> str:
     )
     style = _FOOTER_STYLE
     return f'<div class="ipy-stream-tools" style="{style}">Tool calls:<ul>{calls}</ul></div>'
+
+
+def _attachments_html(answer: SavedAnswer) -> str:
+    if not answer.attachments:
+        return ""
+    color, color_theme = _FOOTER_COLORS[None]
+    style = f"{_FOOTER_STYLE}; color: {color}; color: {color_theme}"
+    sent = escape("Sent with the prompt: " + ", ".join(answer.attachments))
+    return f'<div class="ipy-stream-attachments" style="{style}">{sanitize(sent)}</div>'
 
 
 def final_bundle(answers: Sequence[SavedAnswer]) -> dict[str, str]:
@@ -146,7 +162,10 @@ def final_bundle(answers: Sequence[SavedAnswer]) -> dict[str, str]:
 
 def final_text(answers: Sequence[SavedAnswer], *, streamed: bool) -> str:
     """What a terminal shows at the end: after a streamed answer, its footer; for
-    answers that were not printed while they streamed, each with its label and footer."""
+    answers that were not printed while they streamed, each with its label and footer.
+    A line names the tables and images sent with the prompt, if any."""
+    sent = answers[0].attachments if answers else ()
+    listed = f"— Sent with the prompt: {', '.join(sent)}\n" if sent else ""
     if streamed:
-        return "".join(f"— {a.footer}\n" for a in answers)
-    return "".join(f"── {a.label} ──\n{a.text}\n— {a.footer}\n\n" for a in answers)
+        return listed + "".join(f"— {a.footer}\n" for a in answers)
+    return "".join(f"── {a.label} ──\n{a.text}\n— {a.footer}\n\n" for a in answers) + listed

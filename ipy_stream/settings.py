@@ -21,6 +21,9 @@ _LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "refresh_interval": (lambda v: 0.01 <= v <= 5, "between 0.01 and 5 seconds"),
     "timeout": (lambda v: v > 0, "a positive number of seconds"),
     "max_retries": (lambda v: v >= 0, "0 or more"),
+    "max_rows": (lambda v: v >= 1, "1 or more"),
+    "max_columns": (lambda v: v >= 1, "1 or more"),
+    "max_prompt_chars": (lambda v: v >= 1, "1 or more"),
 }
 
 _SHOWN = (
@@ -32,6 +35,9 @@ _SHOWN = (
     "refresh_interval",
     "timeout",
     "max_retries",
+    "max_rows",
+    "max_columns",
+    "max_prompt_chars",
     "view",
     "show_reasoning",
     "log_enabled",
@@ -69,6 +75,21 @@ class StreamSettings(Configurable):
     max_retries = Int(
         2, help="Retries, with backoff, for HTTP 429 and 5xx before the stream starts."
     ).tag(config=True)
+    max_rows = Int(
+        50,
+        help="Rows of a DataFrame or Series (and items of a long list, array or dict) sent "
+        "for {name}: the first and last halves, with a note saying how many were left out.",
+    ).tag(config=True)
+    max_columns = Int(
+        20,
+        help="Columns of a DataFrame (or 2-D array) sent for {name}: the first and last "
+        "halves, with a note saying how many were left out.",
+    ).tag(config=True)
+    max_prompt_chars = Int(
+        250_000,
+        help="Largest prompt sent, in characters (an image counts by its size in base64); "
+        "a cell over it is refused, naming its largest variable, and nothing is sent.",
+    ).tag(config=True)
     view = Enum(
         ("auto", "widget", "text"),
         default_value="auto",
@@ -88,7 +109,9 @@ class StreamSettings(Configurable):
     def _default_log_path(self) -> str:
         return default_log_path()
 
-    @validate("refresh_interval", "timeout", "max_retries")
+    @validate(
+        "refresh_interval", "timeout", "max_retries", "max_rows", "max_columns", "max_prompt_chars"
+    )
     def _check(self, proposal: dict[str, Any]) -> Any:
         name, value = proposal["trait"].name, proposal["value"]
         allowed, rule = _LIMITS[name]
@@ -108,6 +131,9 @@ class StreamSettings(Configurable):
             system=self.system,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            max_rows=self.max_rows,
+            max_columns=self.max_columns,
+            max_prompt_chars=self.max_prompt_chars,
         )
 
     def rows(self, environ: Mapping[str, str]) -> list[tuple[str, object]]:

@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -136,3 +136,18 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(0.01)
+
+
+class InterruptAfter(BaseCallbackHandler):
+    """Raises KeyboardInterrupt at the n-th token: the kernel's interrupt, at a known point
+    of the stream."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+        self.seen = 0
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        if token:
+            self.seen += 1
+            if self.seen == self.tokens:
+                raise KeyboardInterrupt

@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from IPython.core.interactiveshell import InteractiveShell
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from ipy_stream.errors import StreamError
+from ipy_stream.models import ModelSettings, resolve_model
+from ipy_stream.outcome import Outcome
+from ipy_stream.saved import SavedAnswer, final_bundle
 from tests.openai_server import StreamServer, generate_reply
 from tests.saved_output import saved
 from tests.support import log_rows, run
@@ -97,3 +103,33 @@ def test_a_refused_parameter_is_named_in_one_line(
     assert "temperature" in message and "-t" in message
     assert "\n" not in message
     assert json.loads(log_rows(log_path)[0]["params"])["temperature"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("tokens", "label"), [(1, "Thinking · 1 token"), (7, "Thinking · 7 tokens")]
+)
+def test_the_saved_thinking_summary_counts_its_tokens_in_words(tokens: int, label: str) -> None:
+    outcome = Outcome(text="Yes.", status="done", reasoning="Hmm.", reasoning_tokens=tokens)
+    html = final_bundle([SavedAnswer.of("m", outcome, "<p>Yes.</p>")])["text/html"]
+    summary = BeautifulSoup(html, "html.parser").select_one("details.ipy-stream-thinking summary")
+    assert summary is not None and summary.get_text() == label
+
+
+def test_a_notebook_chatopenai_on_another_server_gets_the_limit_it_reads(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    # llama.cpp, older vLLM, LM Studio and Ollama read max_tokens, not max_completion_tokens.
+    server.configure(tokens=50, limit_param="max_tokens")
+    http.user_ns["local"] = ChatOpenAI(
+        model="qwen3", base_url=server.base_url, api_key=SecretStr("sk-local"), max_retries=0
+    )
+    assert run(http, "%%stream -m local --max-tokens 7 -o short\nOwls?")[0].success
+    body = server.completion_requests[-1].body
+    assert (body.get("max_tokens"), body.get("max_completion_tokens")) == (7, 7)
+    assert http.user_ns["short"] == "".join(generate_reply(7))
+    # Without --max-tokens nothing is added; OpenAI's own API never gets max_tokens.
+    assert run(http, "%%stream -m local -o whole\nOwls?")[0].success
+    assert "max_tokens" not in server.completion_requests[-1].body
+    http.user_ns["hosted"] = ChatOpenAI(model="o3-mini", api_key=SecretStr("sk-x"))
+    resolved = resolve_model(ModelSettings(name="hosted", max_tokens=7), http.user_ns)
+    assert "extra_body" not in getattr(resolved.runnable, "kwargs", {})

@@ -20,14 +20,20 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from langchain_core.callbacks import BaseCallbackHandler
 from pydantic import SecretStr
 
 from ipy_stream.errors import StreamError
 from ipy_stream.panes import Panes
 from tests.openai_server import StreamServer, generate_reply
 from tests.saved_output import Saved, saved
-from tests.support import Captured, RecordingChatModel, background_threads, log_rows, run
+from tests.support import (
+    Captured,
+    InterruptAfter,
+    RecordingChatModel,
+    background_threads,
+    log_rows,
+    run,
+)
 
 MODEL = "gpt-4o-mini"
 
@@ -231,20 +237,6 @@ def test_malformed_chunk_keeps_the_partial_text(
 
 
 # -- interrupts and Stop -----------------------------------------------------------------
-
-
-class InterruptAfter(BaseCallbackHandler):
-    """Raises KeyboardInterrupt at the n-th token: the kernel's interrupt, deterministically."""
-
-    def __init__(self, tokens: int) -> None:
-        self.tokens = tokens
-        self.seen = 0
-
-    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
-        if token:
-            self.seen += 1
-            if self.seen == self.tokens:
-                raise KeyboardInterrupt
 
 
 def test_interrupt_closes_the_http_stream_leaves_no_thread_and_the_next_run_works(

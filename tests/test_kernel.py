@@ -5,6 +5,7 @@ The model server is the project's own OpenAI-compatible test server on 127.0.0.1
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -271,20 +272,72 @@ def answer_outputs(nb: nbformat.NotebookNode) -> list[Saved]:
 def test_quickstart_runs_with_no_key_on_the_labelled_demo_model() -> None:
     nb = execute_quickstart(kernel_env(None, key=None))
     answers = answer_outputs(nb)
-    assert len(answers) == 4
+    assert len(answers) == 5
     assert all("offline demo model" in answer.visible for answer in answers)
     # The quickstart's hostile prompt is quoted back: shown as text, not as an element.
     assert any("<img src=x onerror" in answer.visible for answer in answers)
     assert all("<img" not in answer.html for answer in answers)
+    # Its DataFrame and plot reach the model, which names them, as the answer does below.
+    (data,) = [a for a in answers if "[table: sales" in a.visible]
+    assert "I was sent a table sales (50 of 120 rows) and an image fig (640×480)." in data.visible
+    assert "Sent with the prompt: [table: sales, 50 of 120 rows], [image: fig, 640×480]" in (
+        data.visible
+    )
 
 
 def test_quickstart_runs_against_an_openai_compatible_server(server: StreamServer) -> None:
     server.configure(tokens=30, rate=0)
     nb = execute_quickstart(kernel_env(server))
     answers = answer_outputs(nb)
-    assert len(answers) == 4
+    assert len(answers) == 5
     assert all("demo" not in answer.visible for answer in answers)
-    assert len(server.requests) == 4
+    assert len(server.requests) == 5
+    with_image = [
+        part
+        for request in server.requests
+        for message in (request.body or {}).get("messages", [])
+        if isinstance(message["content"], list)
+        for part in message["content"]
+        if part["type"] == "image_url"
+    ]
+    assert len(with_image) == 1
+    assert with_image[0]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+
+
+def test_a_dataframe_and_a_figure_reach_the_server_as_a_table_and_a_png(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    server.configure(tokens=5, rate=0)
+    setup = (
+        "import pandas as pd, matplotlib.pyplot as plt\n"
+        "df = pd.DataFrame({'n': range(10_000), 'sq': [i * i for i in range(10_000)]})\n"
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot(df['n'], df['sq'])"
+    )
+    assert execute(kc, setup)[0]["content"]["status"] == "ok"
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini\nWhat does {df} show?\n{fig}\nBe brief.")
+    assert reply["content"]["status"] == "ok"
+    (message,) = server.requests[-1].body["messages"]
+    text, image, tail = message["content"]
+    assert text["type"] == "text"
+    assert text["text"].startswith("What does [table: df, 50 of 10,000 rows]\n")
+    assert "showing 50 of 10,000 rows" in text["text"]
+    assert "| 9999 | 9999 | 99980001 |" in text["text"]
+    assert text["text"].endswith("show?\n[image: fig, 400×300]")
+    prefix = "data:image/png;base64,"
+    assert image["type"] == "image_url"
+    assert image["image_url"]["url"].startswith(prefix)
+    png = base64.b64decode(image["image_url"]["url"].removeprefix(prefix))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png[12:16] == b"IHDR"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (400, 300)
+    assert tail == {"type": "text", "text": "\nBe brief."}
+    kept = final_output(messages)
+    assert "Sent with the prompt: [table: df, 50 of 10,000 rows], [image: fig, 400×300]" in (
+        kept.visible
+    )
+    assert KEY not in all_text(messages)
 
 
 def test_background_run_returns_at_once_and_updates_its_own_cell_later(

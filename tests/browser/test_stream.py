@@ -312,7 +312,8 @@ def test_quickstart_runs_without_a_key(lab: Lab, dialogs: list[str]) -> None:
     streams = [i for i in code if cells[i].source.startswith("%%stream")]
     (html_cell,) = [i for i in streams if "<img src=x onerror=" in cells[i].source]
     (chooser,) = [i for i in code if "MODEL = " in cells[i].source]
-    assert len(streams) == 4
+    (data_cell,) = [i for i in streams if "{sales}" in cells[i].source]
+    assert len(streams) == 5
 
     nb = lab.open(path)
     unsafe = nb.watch_unsafe(html_cell)
@@ -331,6 +332,13 @@ def test_quickstart_runs_without_a_key(lab: Lab, dialogs: list[str]) -> None:
     # the HTML in that prompt is quoted back as visible text, and never runs
     answer = final_answer(nb, html_cell)[0]
     assert "<img src=x onerror=\"alert('this never runs')\"> What does this tag do?" in answer
+    # the DataFrame went as a table and the plot as an image: the demo names both, and the
+    # kept answer lists them
+    answer = final_answer(nb, data_cell)[0]
+    assert "I was sent a table sales (50 of 120 rows) and an image fig (640×480)" in answer
+    assert "Sent with the prompt: [table: sales, 50 of 120 rows], [image: fig, 640×480]" in (
+        nb.output_text(data_cell)
+    )
     assert nb.unsafe_seen(unsafe, stop=True) == []
     assert nb.unsafe_now(html_cell) == []
     assert dialogs == []

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.openai_server import tokenize
+
 from .lab import SEL_STREAM_BODY, Lab, Recording
-from .support import LOAD, growing, growth, letters, window_pwned
+from .support import LOAD, growing, growth, letters, reply_text, window_pwned
+from .test_reload import reload_page
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,6 +78,7 @@ def thinking_state(nb: NotebookPage, index: int) -> dict[str, Any] | None:
                  body: el.parentElement.querySelector('.ipy-stream-body').textContent,
                  status: el.parentElement.dataset.status,
                  height: el.getBoundingClientRect().height,
+                 color: getComputedStyle(el.querySelector('summary')).color,
                })"""
         )
     )
@@ -179,6 +183,9 @@ def _saved_folded(nb: NotebookPage, final: str, folded: dict[str, Any]) -> None:
     assert abs(saved_height - float(folded["height"])) <= 1, (saved_height, folded)
     assert saved.evaluate("(el) => el.open") is False
     assert re.match(r"Thinking · \d+ tokens", saved.locator("summary").inner_text())
+    # Muted like the footer, as it was live.
+    color = saved.locator("summary").evaluate("(el) => getComputedStyle(el).color")
+    assert color == folded["color"], (color, folded["color"])
     saved_text = str(saved.evaluate("(el) => el.textContent"))
     assert 'Careful with <img src=x onerror="window.__pwned=1">' in saved_text
     saved_body = nb.final_output(1).first.locator(SEL_STREAM_BODY).inner_text()
@@ -196,3 +203,60 @@ def _in_order(values: list[str | None], wanted: list[str | None]) -> bool:
     """``wanted`` is a subsequence of ``values``."""
     it = iter(values)
     return all(any(v == w for v in it) for w in wanted)
+
+
+def test_a_page_reloaded_while_the_model_thinks_shows_the_thinking_and_goes_on(
+    lab: Lab, server: StreamServer, dialogs: list[str]
+) -> None:
+    # All the thinking, then the server holds the answer until the test lets it go: the
+    # page is reloaded in between, when only the `thinking` trait can bring it back.
+    server.configure(
+        tokens=40,
+        rate=30,
+        reasoning=REASONING,
+        reasoning_field="reasoning_content",
+        stall_after=0,
+        stall_seconds=240,
+    )
+    path = lab.write_notebook(
+        "thinking-reload", [LOAD, "%%stream --bg -m gpt-4o-mini -o answer\nExplain generators."]
+    )
+    nb = lab.open(path)
+    nb.run_cell(0)
+    nb.run_cell(1, timeout=10)  # --bg: the kernel stays free
+    request = server.completion_requests[-1]
+    thoughts = len(tokenize(REASONING))
+    server.wait_for(lambda: request.reasoning_sent == thoughts, timeout=60)
+    wait_for(
+        lambda: letters(str((thinking_state(nb, 1) or {}).get("text"))) == letters(REASONING),
+        lambda: f"all the thinking shows before the reload: {thinking_state(nb, 1)}",
+    )
+    nb.save()
+
+    reload_page(nb)
+    assert dialogs == []
+    nb.wait_stream_status(1, "streaming", timeout=20)
+    # The reloaded page shows it all, open above the empty answer, with its count.
+    wait_for(
+        lambda: letters(str((thinking_state(nb, 1) or {}).get("text"))) == letters(REASONING),
+        lambda: f"the reloaded page shows the thinking: {thinking_state(nb, 1)}",
+    )
+    restored = thinking_state(nb, 1)
+    assert restored is not None and restored["open"] and not restored["hidden"], restored
+    assert restored["body"] == "" and restored["images"] == 0, restored
+    label = LIVE_LABEL.match(str(restored["summary"]))
+    assert label is not None and int(label.group(1)) == thoughts, restored
+
+    # The answer then streams into the reloaded page, and the thinking folds for it.
+    server.end_stall()
+    nb.wait_stream_status(1, "done", timeout=60)
+    wait_for(
+        lambda: not (thinking_state(nb, 1) or {"open": True})["open"],
+        lambda: f"folded once the answer came: {thinking_state(nb, 1)}",
+    )
+    ended = thinking_state(nb, 1)
+    assert ended is not None
+    shown = reply_text(40).replace("```python", "```")  # the fence's language is not shown
+    assert letters(str(ended["body"])) == letters(shown), ended
+    assert letters(str(ended["text"])) == letters(REASONING)
+    assert window_pwned(nb) is None

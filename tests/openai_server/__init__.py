@@ -13,7 +13,7 @@ Stdlib only. It speaks enough of the OpenAI HTTP API for the real ``openai`` cli
 Its behaviour is controlled by :class:`Knobs` (reply size and text, token rate, injected
 HTTP errors, dropped / stalled / malformed streams, and what servers people run do
 differently: streamed reasoning, which limit field is honoured, no usage chunk, refused
-parameters), and every request is recorded as a
+parameters or images), and every request is recorded as a
 :class:`RequestRecord` so tests can check what the client sent and what happened to the
 response (for example that the client closed the connection mid-stream).
 

@@ -14,11 +14,12 @@ from .protocol import (
     Reply,
     dumps,
     error_body,
+    image_refused_body,
     parse_object,
     unsupported_parameter_body,
 )
 from .records import RequestRecord
-from .replies import chat_messages, count_prompt_tokens, plan_output
+from .replies import chat_messages, count_prompt_tokens, first_image_part, plan_output
 from .transport import ClientGoneError, Connection, StoppingError
 
 if TYPE_CHECKING:
@@ -144,6 +145,11 @@ class Handler(Connection):
         if refused:
             self.owner._update(record, error=f"HTTP 400 (unsupported parameter {refused[0]})")
             self._send_json(400, unsupported_parameter_body(refused[0]), record)
+            return
+        image = first_image_part(body) if self.owner.knobs.refuse_images else None
+        if image is not None:
+            self.owner._update(record, error="HTTP 400 (image input not supported)")
+            self._send_json(400, image_refused_body(image), record)
             return
         knobs, fail = self.owner._admit()
         model = str(body.get("model") or "gpt-4o-mini")

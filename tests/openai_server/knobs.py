@@ -65,6 +65,10 @@ class Knobs:
             contains any of them fails with HTTP 400 and OpenAI's error body
             (``code: "unsupported_parameter"``, ``param``: the first one found, in this
             list's order). Such requests do not count towards ``fail_times``.
+        refuse_images: The model "does not read images": a request whose messages carry
+            an image part (``image_url``) fails with HTTP 400 and OpenAI's error body for
+            models without vision ("Invalid content type. image_url is only supported by
+            certain models."). Such requests do not count towards ``fail_times``.
 
     The "after N tokens" hooks run in the order malformed, stall, drop, and ``N`` may equal
     the reply length (after the last token, before the finish chunk).
@@ -86,6 +90,7 @@ class Knobs:
     limit_param: str = "any"
     usage: bool = True
     refuse_params: list[str] = field(default_factory=list)
+    refuse_images: bool = False
 
     def __post_init__(self) -> None:
         # Each Knobs owns its list (``dataclasses.replace`` would share it); a tuple is
@@ -136,6 +141,7 @@ class Knobs:
             ", ".join(repr(name) for name in LIMIT_PARAMS),
         )
         check("usage", isinstance(self.usage, bool), "bool")
+        check("refuse_images", isinstance(self.refuse_images, bool), "bool")
         check(
             "refuse_params",
             isinstance(self.refuse_params, list)

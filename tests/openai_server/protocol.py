@@ -109,3 +109,15 @@ def unsupported_parameter_body(param: str) -> dict[str, Any]:
             "code": "unsupported_parameter",
         }
     }
+
+
+def image_refused_body(param: str) -> dict[str, Any]:
+    """OpenAI's 400 body for an image sent to a model that does not read images."""
+    return {
+        "error": {
+            "message": "Invalid content type. image_url is only supported by certain models.",
+            "type": "invalid_request_error",
+            "param": param,
+            "code": None,
+        }
+    }

@@ -77,6 +77,19 @@ def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in raw if isinstance(m, dict)]
 
 
+def first_image_part(body: dict[str, Any]) -> str | None:
+    """Where the first image part of the request's messages is, as OpenAI names it in
+    errors (``messages.[0].content.[1].type``), or None when there is none."""
+    for index, message in enumerate(chat_messages(body)):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for position, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                return f"messages.[{index}].content.[{position}].type"
+    return None
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
     for message in reversed(chat_messages(body)):
         if message.get("role") == "user":
