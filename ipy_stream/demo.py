@@ -86,6 +86,8 @@ class DemoChatModel(BaseChatModel):
 
     delay: float = DEFAULT_DELAY
     """Seconds between tokens (0 streams as fast as possible)."""
+    max_tokens: int | None = None
+    """Stop after this many tokens, as a server does at its limit (``--max-tokens``)."""
 
     @property
     def _llm_type(self) -> str:
@@ -108,11 +110,18 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        text = demo_reply(*_last_user(messages))
-        for piece in _TOKEN.findall(text):
+        pieces = _TOKEN.findall(demo_reply(*_last_user(messages)))
+        cut = self.max_tokens is not None and len(pieces) > self.max_tokens
+        if cut:
+            pieces = pieces[: self.max_tokens]
+        for index, piece in enumerate(pieces):
             if self.delay:
                 time.sleep(self.delay)
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            last = cut and index == len(pieces) - 1
+            metadata = {"finish_reason": "length"} if last else {}
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(content=piece, response_metadata=metadata)
+            )
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk

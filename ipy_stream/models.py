@@ -125,8 +125,10 @@ def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> Reso
     if name == "demo":
         from ipy_stream import demo
 
-        model = demo.DemoChatModel(delay=demo.DEFAULT_DELAY)
-        return ResolvedModel(model, "demo (offline, no key needed)", is_demo=True)
+        limit = settings.max_tokens
+        model = demo.DemoChatModel(delay=demo.DEFAULT_DELAY, max_tokens=limit)
+        applied = {} if limit is None else {"max_tokens": limit}
+        return ResolvedModel(model, "demo (offline, no key needed)", applied=applied, is_demo=True)
     if name in namespace:
         value = namespace[name]
         if isinstance(value, Runnable):

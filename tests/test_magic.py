@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from ipy_stream.demo import DemoChatModel
+from ipy_stream.demo import DemoChatModel, demo_reply
 from ipy_stream.errors import StreamError
 from tests.saved_output import saved
-from tests.support import RecordingChatModel, run
+from tests.support import RecordingChatModel, log_rows, run
 
 
 def test_answer_streams_to_stdout_and_lands_in_out_variable(
@@ -319,3 +322,17 @@ def test_no_key_for_the_default_model_says_it_is_the_default_and_how_to_change_i
     assert "\n" not in message
     result, _ = run(ip, "%%stream -m gpt-4o\nhi")
     assert str(result.error_in_exec).startswith("-m gpt-4o needs OPENAI_API_KEY")
+
+
+def test_the_demo_model_stops_at_max_tokens_like_a_server(
+    ip: InteractiveShell, log_path: Path
+) -> None:
+    ip.run_line_magic("config", "StreamMagics.view = 'text'")
+    result, captured = run(ip, "%%stream -m demo --max-tokens 5 -o short\nHello")
+    assert result.success, result.error_in_exec
+    whole = demo_reply("Hello")
+    assert whole.startswith(ip.user_ns["short"]) and len(ip.user_ns["short"]) < len(whole)
+    (row,) = log_rows(log_path)
+    assert row["tokens"] == 5
+    assert json.loads(row["params"])["max_tokens"] == 5
+    assert "done, cut short at the token limit" in captured.stdout
