@@ -15,8 +15,8 @@ langchain-core 1.8 and the integrations' sources):
 * ``chunk.message.additional_kwargs["reasoning_content"]`` (DeepSeek, Ollama, Groq,
   OpenRouter, xAI) or ``additional_kwargs["reasoning"]``: a string, or with the Responses
   API and ``output_version="v0"`` a dict holding a ``summary`` list.
-* ``chunk.message.tool_call_chunks``: dicts with ``index``, ``id``, ``name``, ``args``.
-  ``index`` is ``None`` where a provider sends each call whole (Ollama, Gemini).
+* ``chunk.message.tool_call_chunks``: dicts with ``index``, ``id``, ``name``, ``args``, read by
+  :mod:`ipy_stream.toolcalls` (``index`` is ``None`` where a provider sends each call whole).
 * The ``token`` argument is ``chunk.message.content`` (a string *or a list*) when LangChain
   drives the stream, or the chunk's plain text when an integration calls back itself, so it
   is only read when there is no chunk.
@@ -41,6 +41,7 @@ from typing import Any, Final
 from langchain_core.messages import BaseMessage
 
 from ipy_stream.think import CLOSE_TAG, OPEN_TAG, ThinkSplitter
+from ipy_stream.toolcalls import ToolCallDelta, ToolCallReader
 
 __all__ = ["CLOSE_TAG", "OPEN_TAG", "ChunkReader", "Pieces", "ToolCallDelta"]
 
@@ -82,23 +83,6 @@ _TRANSLATION_ERRORS: Final = (
 
 
 @dataclass(frozen=True)
-class ToolCallDelta:
-    """One streamed piece of a tool call.
-
-    ``index`` says which call the piece belongs to: 0 for the first call of the stream, 1
-    for the next, in the order they first appear (providers number calls differently, and
-    some not at all). ``id`` is usually only on a call's first piece.
-    """
-
-    index: int
-    id: str | None
-    name: str
-    """Name piece ("" if none in this chunk)."""
-    arguments: str
-    """JSON-arguments piece ("" if none in this chunk)."""
-
-
-@dataclass(frozen=True)
 class Pieces:
     """What one streamed token adds to each channel."""
 
@@ -123,6 +107,9 @@ class _Split:
     reasoning: list[str] = field(default_factory=list)
     has_reasoning_block: bool = False
     has_unknown_block: bool = False
+    opens_part: bool = False
+    """A part of the reasoning opens here (empty text at its start): after earlier
+    thinking, its text is a new paragraph."""
 
 
 def _summary_texts(summary: object) -> Iterable[str]:
@@ -130,6 +117,15 @@ def _summary_texts(summary: object) -> Iterable[str]:
         for part in summary:
             if isinstance(part, Mapping) and isinstance(text := part.get("text"), str):
                 yield text
+
+
+def _opens_summary_part(summary: object) -> bool:
+    # The Responses API streams a summary in parts; LangChain marks the start of each
+    # with an empty text at the part's index, then streams its text at the same index.
+    return isinstance(summary, list) and any(
+        isinstance(part, Mapping) and part.get("text") == "" and isinstance(part.get("index"), int)
+        for part in summary
+    )
 
 
 def _read_block(block: Mapping[str, Any], split: _Split, *, nested: bool = False) -> None:
@@ -144,8 +140,10 @@ def _read_block(block: Mapping[str, Any], split: _Split, *, nested: bool = False
             value = value.get("text")
         if isinstance(value, str):
             split.reasoning.append(value)
+            split.opens_part |= value == ""  # output_version="v1", Anthropic
         else:  # Responses API: {"type": "reasoning", "summary": [{"text"}]}
             split.reasoning.extend(_summary_texts(block.get("summary")))
+            split.opens_part |= _opens_summary_part(block.get("summary"))
     elif kind == "non_standard" and not nested and isinstance(value := block.get("value"), Mapping):
         _read_block(value, split, nested=True)
     elif kind not in _INERT_TYPES:
@@ -191,6 +189,8 @@ def _read_message(message: BaseMessage) -> _Split:
         extra = message.additional_kwargs
         if isinstance(extra, Mapping):
             split.reasoning.extend(_kwargs_reasoning(extra))
+            if isinstance(summarized := extra.get("reasoning"), Mapping):  # output_version="v0"
+                split.opens_part = _opens_summary_part(summarized.get("summary"))
     if split.has_unknown_block and not (split.has_reasoning_block or split.reasoning):
         split.reasoning.extend(_translated_reasoning(message))
     return split
@@ -201,53 +201,6 @@ def _message_of(chunk: object) -> BaseMessage | None:
     if isinstance(message, BaseMessage):
         return message
     return chunk if isinstance(chunk, BaseMessage) else None
-
-
-@dataclass
-class _CallNumbers:
-    """Numbers tool calls 0, 1, ... in the order they first appear.
-
-    Pieces are matched to a call by the provider's index, else by the call id, else they
-    continue the previous call. An index that shows up again with a different id is a new
-    call.
-    """
-
-    _count: int = 0
-    _by_index: dict[object, int] = field(default_factory=dict)
-    _by_id: dict[str, int] = field(default_factory=dict)
-    _id_of: dict[int, str] = field(default_factory=dict)
-    _last: int | None = None
-
-    def number(self, index: object, call_id: str | None) -> int:
-        number: int | None
-        if index is not None:
-            number = self._by_index.get(index)
-            if (
-                number is not None
-                and call_id is not None
-                and self._id_of.get(number, call_id) != call_id
-            ):
-                number = None  # the index came back with another call's id
-            if number is None and call_id is not None:
-                number = self._by_id.get(call_id)
-        elif call_id is not None:
-            number = self._by_id.get(call_id)
-        else:
-            number = self._last
-        if number is None:
-            number = self._count
-            self._count += 1
-        if index is not None:
-            self._by_index[index] = number
-        if call_id is not None:
-            self._by_id.setdefault(call_id, number)
-            self._id_of.setdefault(number, call_id)
-        self._last = number
-        return number
-
-
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 class ChunkReader:
@@ -261,7 +214,9 @@ class ChunkReader:
 
     def __init__(self) -> None:
         self._think = ThinkSplitter()
-        self._calls = _CallNumbers()
+        self._calls = ToolCallReader()
+        self._thought = False  # some thinking was passed on
+        self._paragraph = False  # the next thinking starts a new part of it
 
     def feed(self, token: object, chunk: object = None) -> Pieces:
         """Split one streamed token; ``chunk`` is the callback's ``chunk`` argument."""
@@ -269,7 +224,7 @@ class ChunkReader:
         tool_calls: tuple[ToolCallDelta, ...] = ()
         if message is not None:
             split = _read_message(message)
-            tool_calls = self._tool_calls(getattr(message, "tool_call_chunks", None))
+            tool_calls = self._calls.read(getattr(message, "tool_call_chunks", None))
         else:
             split = _Split()
             text = getattr(chunk, "text", None) if chunk is not None else None
@@ -277,6 +232,11 @@ class ChunkReader:
             _read_content(text if isinstance(text, str) else token, split)
         answer, thought = self._think.feed("".join(split.text))
         reasoning = "".join(split.reasoning) + thought
+        self._paragraph |= split.opens_part and self._thought
+        if reasoning:
+            if self._paragraph:
+                reasoning, self._paragraph = "\n\n" + reasoning, False
+            self._thought = True
         if not (answer or reasoning or tool_calls):
             return _NOTHING
         return Pieces(text=answer, reasoning=reasoning, tool_calls=tool_calls)
@@ -284,23 +244,8 @@ class ChunkReader:
     def end(self) -> Pieces:
         """Release whatever is held back and start over."""
         answer, reasoning = self._think.end()
-        self._calls = _CallNumbers()
+        self._calls = ToolCallReader()
+        self._thought = self._paragraph = False
         if not (answer or reasoning):
             return _NOTHING
         return Pieces(text=answer, reasoning=reasoning)
-
-    def _tool_calls(self, chunks: object) -> tuple[ToolCallDelta, ...]:
-        if not isinstance(chunks, list):
-            return ()
-        deltas: list[ToolCallDelta] = []
-        for piece in chunks:
-            if not isinstance(piece, Mapping):
-                continue
-            call_id = _optional_str(piece.get("id"))
-            name = _optional_str(piece.get("name")) or ""
-            arguments = _optional_str(piece.get("args")) or ""
-            if call_id is None and not name and not arguments:
-                continue
-            number = self._calls.number(piece.get("index"), call_id)
-            deltas.append(ToolCallDelta(number, call_id, name, arguments))
-        return tuple(deltas)

@@ -34,6 +34,10 @@ def _finish_reason_of(response: LLMResult) -> str | None:
             reason = info.get("finish_reason") or metadata.get("finish_reason")
             if isinstance(reason, str):
                 return reason
+            # The Responses API says "incomplete" instead, and why.
+            incomplete = metadata.get("incomplete_details") or {}
+            if isinstance(incomplete, dict) and incomplete.get("reason") == "max_output_tokens":
+                return "length"
     return None
 
 

@@ -109,6 +109,8 @@ def _limit_for_other_servers(model: Runnable[Any, Any], limit: int | None) -> di
 
     if not isinstance(model, ChatOpenAI) or isinstance(model, CompatChatOpenAI):
         return {}
+    if model.use_responses_api:  # its limit, max_output_tokens, is read by every server
+        return {}
     url = getattr(model.root_client, "base_url", None)  # as sent: OPENAI_BASE_URL included
     if is_openai_url(str(url) if url is not None else model.openai_api_base):
         return {}

@@ -133,3 +133,20 @@ def test_a_notebook_chatopenai_on_another_server_gets_the_limit_it_reads(
     http.user_ns["hosted"] = ChatOpenAI(model="o3-mini", api_key=SecretStr("sk-x"))
     resolved = resolve_model(ModelSettings(name="hosted", max_tokens=7), http.user_ns)
     assert "extra_body" not in getattr(resolved.runnable, "kwargs", {})
+
+
+def test_a_notebook_chatopenai_on_the_responses_api_keeps_its_own_limit_only(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    # The Responses API's limit, max_output_tokens, is read by every server that has it.
+    http.user_ns["r"] = ChatOpenAI(
+        model="o4-mini",
+        base_url=server.base_url,
+        api_key=SecretStr("sk-local"),
+        use_responses_api=True,
+        max_retries=0,
+    )
+    assert run(http, "%%stream -m r --max-tokens 4 -o a\nOwls?")[0].success
+    body = server.responses_requests[-1].body
+    assert body.get("max_output_tokens") == 4 and "max_tokens" not in body
+    assert http.user_ns["a"] == "".join(generate_reply(4))

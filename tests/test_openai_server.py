@@ -6,22 +6,25 @@ or ``langchain_openai.ChatOpenAI``; nothing here touches the internet.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import httpx2
 import openai
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import BaseModel, SecretStr
 
 from tests.openai_server import (
     CHAT_COMPLETIONS_PATH,
@@ -675,3 +678,245 @@ def test_command_line_prints_base_url_and_serves() -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+# --------------------------------------------------------------------------- tool calls
+
+CALLS = [
+    ["get_weather", '{"city": "Paris", "unit": "celsius"}'],
+    ["get_time", '{"timezone": "Europe/Oslo"}'],
+]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[["get_weather"]], [["", "{}"]], [[1, "{}"]], [["f", {"city": "Paris"}]], "get_weather"],
+)
+def test_tool_calls_knob_is_validated(stream_server: StreamServer, bad: object) -> None:
+    with pytest.raises(ValueError, match="tool_calls"):
+        stream_server.configure(tool_calls=bad)
+    assert stream_server.knobs.tool_calls == []
+
+
+def test_tool_calls_knob_takes_tuples_and_is_owned_by_each_knobs() -> None:
+    knobs = Knobs(tool_calls=(("get_weather", "{}"),))  # type: ignore[arg-type]
+    knobs.validate()
+    assert knobs.tool_calls == [["get_weather", "{}"]]
+    copy = dataclasses.replace(knobs)
+    copy.tool_calls.append(["get_time", "{}"])
+    assert knobs.tool_calls == [["get_weather", "{}"]]
+
+
+def test_streamed_tool_calls_arrive_as_openai_streams_them(stream_server: StreamServer) -> None:
+    stream_server.configure(text="Checking.", tool_calls=CALLS, rate=0)
+    chunks = list(open_stream(make_client(stream_server)))
+
+    text = "".join(content_of(c) or "" for c in chunks)
+    assert text == "Checking."
+    deltas = [(i, c) for i, c in enumerate(chunks) if c.choices and c.choices[0].delta.tool_calls]
+    first_call = deltas[0][0]
+    assert all(not content_of(c) for c in chunks[first_call:])  # text first, then the calls
+    for number, (name, arguments) in enumerate(CALLS):
+        pieces = [
+            tool
+            for _, chunk in deltas
+            for tool in chunk.choices[0].delta.tool_calls or []
+            if tool.index == number
+        ]
+        opening, *rest = pieces
+        assert opening.id is not None and opening.id.startswith("call_")
+        assert opening.type == "function"
+        assert opening.function is not None
+        assert (opening.function.name, opening.function.arguments) == (name, "")
+        # Then only index and a piece of the arguments, one piece per event.
+        assert [p.function.arguments for p in rest if p.function] == tokenize(arguments)
+        assert len(rest) > 3
+        assert all(p.id is None and p.type is None for p in rest)
+        assert all(p.function is not None and p.function.name is None for p in rest)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+    record = only_completion(stream_server)
+    assert [[c["name"], c["arguments"]] for c in record.tool_calls_sent] == CALLS
+    assert record.tool_calls_sent[0]["id"] != record.tool_calls_sent[1]["id"]
+    assert record.tokens_sent == len(tokenize("Checking."))  # calls are not answer tokens
+
+
+def test_tool_call_pieces_are_paced_by_rate(stream_server: StreamServer) -> None:
+    stream_server.configure(text="", tool_calls=[CALLS[0]], rate=40)
+    pieces = len(tokenize(CALLS[0][1]))
+    start = time.monotonic()
+    list(open_stream(make_client(stream_server)))
+    # The first piece goes at once, the others one interval apart.
+    assert time.monotonic() - start >= (pieces - 1) / 40
+
+
+def test_non_streamed_tool_calls_are_in_the_message_and_the_usage(
+    stream_server: StreamServer,
+) -> None:
+    stream_server.configure(text="Checking.", tool_calls=CALLS, rate=0)
+    completion = make_client(stream_server).chat.completions.create(model=MODEL, messages=USER)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "Checking."
+    calls = choice.message.tool_calls or []
+    assert [(c.type, c.function.name, c.function.arguments) for c in calls] == [  # type: ignore[union-attr]
+        ("function", name, arguments) for name, arguments in CALLS
+    ]
+    assert all(c.id.startswith("call_") for c in calls)
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == len(tokenize("Checking.")) + sum(
+        len(tokenize(arguments)) for _, arguments in CALLS
+    )
+    assert [c["id"] for c in only_completion(stream_server).tool_calls_sent] == [
+        c.id for c in calls
+    ]
+
+
+def test_the_limit_cuts_a_tool_call_inside_its_arguments(stream_server: StreamServer) -> None:
+    stream_server.configure(text="Hi.", tool_calls=CALLS, rate=0)
+    client = make_client(stream_server)
+    chunks = list(open_stream(client, max_completion_tokens=2 + 3))
+    assert chunks[-1].choices[0].finish_reason == "length"
+    (sent,) = only_completion(stream_server).tool_calls_sent  # the second call is never sent
+    assert sent["arguments"] == "".join(tokenize(CALLS[0][1])[:3])
+
+
+# --------------------------------------------------------------------------- Responses API
+
+RESPONSE_EVENTS: dict[str, type[BaseModel]] = {
+    get_args(kind.model_fields["type"].annotation)[0]: kind
+    for kind in get_args(get_args(ResponseStreamEvent)[0])
+}
+"""The openai SDK's Responses API stream event classes, by event type."""
+SUMMARY = "**Checking the city**\n\nParis is in France; the tool gives its weather."
+
+
+def post_responses(server: StreamServer, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """POST /v1/responses with *body* (streamed); each event's ``event:`` name and data."""
+    request = urllib.request.Request(
+        server.base_url + "/responses",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        raw = response.read().decode()
+    events = []
+    for block in raw.strip().split("\n\n"):
+        name, data = block.split("\n")
+        events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+def test_responses_stream_speaks_the_openai_event_types(stream_server: StreamServer) -> None:
+    stream_server.configure(text="Sunny, 21 °C.", reasoning=SUMMARY, tool_calls=[CALLS[0]], rate=0)
+    body = {"model": "o4-mini", "input": "Weather in Paris?", "stream": True}
+    events = post_responses(stream_server, body)
+
+    # Every event is one the openai SDK knows, whole (validated, not just constructed).
+    parsed: list[Any] = [RESPONSE_EVENTS[data["type"]].model_validate(data) for _, data in events]
+    assert [name for name, _ in events] == [event.type for event in parsed]
+    assert [event.sequence_number for event in parsed] == list(range(len(parsed)))
+    kinds = [event.type for event in parsed]
+    summary_deltas = [e.delta for e in parsed if e.type == "response.reasoning_summary_text.delta"]
+    text_deltas = [e.delta for e in parsed if e.type == "response.output_text.delta"]
+    argument_deltas = [
+        e.delta for e in parsed if e.type == "response.function_call_arguments.delta"
+    ]
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert kinds.count("response.reasoning_summary_part.added") == 2  # one per paragraph
+    assert (
+        "\n\n".join(e.text for e in parsed if e.type == "response.reasoning_summary_text.done")
+        == SUMMARY
+    )
+    assert len(summary_deltas) == len(tokenize(SUMMARY))
+    assert text_deltas == tokenize("Sunny, 21 °C.")
+    assert argument_deltas == tokenize(CALLS[0][1])
+    assert kinds[-1] == "response.completed"
+    order = [
+        kinds.index(k)
+        for k in (
+            "response.reasoning_summary_text.delta",
+            "response.output_text.delta",
+            "response.function_call_arguments.delta",
+        )
+    ]
+    assert order == sorted(order)  # thinking, then the answer, then the call
+
+    final = Response.model_validate(events[-1][1]["response"])
+    assert final.status == "completed"
+    assert [item.type for item in final.output] == ["reasoning", "message", "function_call"]
+    assert final.output_text == "Sunny, 21 °C."
+    call = final.output[2]
+    assert call.type == "function_call"
+    assert (call.name, call.arguments) == tuple(CALLS[0])
+    assert final.usage is not None
+    reasoning_tokens = len(tokenize(SUMMARY))
+    completion = reasoning_tokens + len(text_deltas) + len(argument_deltas)
+    assert (final.usage.output_tokens, final.usage.output_tokens_details.reasoning_tokens) == (
+        completion,
+        reasoning_tokens,
+    )
+    assert final.usage.input_tokens == len(tokenize("Weather in Paris?")) + 3
+
+    (record,) = stream_server.responses_requests
+    assert stream_server.completion_requests == []
+    assert record.completed and record.stream
+    assert (record.tokens_sent, record.reasoning_sent) == (len(text_deltas), reasoning_tokens)
+    assert record.tool_calls_sent == [
+        {"id": call.call_id, "name": CALLS[0][0], "arguments": CALLS[0][1]}
+    ]
+
+
+def test_responses_through_the_openai_client_and_chatopenai(stream_server: StreamServer) -> None:
+    stream_server.configure(text="Owls hunt at night.", reasoning=SUMMARY, rate=0)
+    client = make_client(stream_server)
+    whole = client.responses.create(model="o4-mini", input="Owls?")
+    assert whole.output_text == "Owls hunt at night."
+    assert [part.text for part in whole.output[0].summary] == SUMMARY.split("\n\n")  # type: ignore[union-attr]
+
+    chat = make_chat(stream_server, use_responses_api=True)
+    merged = None
+    for chunk in chat.stream("Owls?"):
+        merged = chunk if merged is None else merged + chunk
+    assert isinstance(merged, AIMessageChunk)
+    assert merged.text == "Owls hunt at night."
+    assert merged.usage_metadata is not None
+    assert merged.usage_metadata["output_token_details"].get("reasoning") == len(tokenize(SUMMARY))
+    assert [r.path for r in stream_server.requests] == ["/v1/responses"] * 2
+
+
+def test_responses_honour_max_output_tokens_and_the_usage_knob(
+    stream_server: StreamServer,
+) -> None:
+    stream_server.configure(text="Owls hunt at night and sleep by day.", usage=False, rate=0)
+    body = {"model": "o4-mini", "input": "Owls?", "stream": True, "max_output_tokens": 4}
+    events = post_responses(stream_server, body)
+    name, data = events[-1]
+    assert name == "response.incomplete"
+    final = Response.model_validate(data["response"])
+    assert final.incomplete_details is not None
+    assert final.incomplete_details.reason == "max_output_tokens"
+    assert final.output_text == "".join(tokenize("Owls hunt at night and sleep by day.")[:4])
+    assert final.usage is None  # knob usage=False
+    assert final.output[0].status == "incomplete"  # type: ignore[union-attr]
+
+
+def test_responses_errors_and_faults(stream_server: StreamServer) -> None:
+    client = make_client(stream_server)
+    stream_server.configure(status=429, retry_after=0)
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="o4-mini", input="hi", stream=True)
+    stream_server.configure(status=None, refuse_params=["temperature"])
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="o4-mini", input="hi", temperature=0.2)
+    assert refused.value.param == "temperature"
+    stream_server.configure(refuse_params=[], tokens=20, drop_after=3, rate=0)
+    text: list[str] = []
+    with pytest.raises(openai.APIConnectionError):
+        for event in client.responses.create(model="o4-mini", input="hi", stream=True):
+            if event.type == "response.output_text.delta":
+                text.append(event.delta)
+    assert text == generate_reply(3)
+    assert stream_server.responses_requests[-1].dropped

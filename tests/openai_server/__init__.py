@@ -5,6 +5,9 @@ Stdlib only. It speaks enough of the OpenAI HTTP API for the real ``openai`` cli
 
 * ``POST /v1/chat/completions`` -- streaming (Server-Sent Events over
   ``Transfer-Encoding: chunked``, one flushed event per token) and non-streaming.
+* ``POST /v1/responses`` -- OpenAI's Responses API (what ``ChatOpenAI(...,
+  use_responses_api=True)`` calls): its typed events, reasoning summaries, function calls
+  and ``max_output_tokens``; streaming and non-streaming.
 * ``GET /v1/models`` and ``GET /v1/models/{id}``.
 * ``POST /_control/configure`` (JSON object of knobs), ``POST /_control/reset``,
   ``GET /_control/knobs`` and ``GET /_control/requests`` to drive and observe the server
@@ -13,7 +16,7 @@ Stdlib only. It speaks enough of the OpenAI HTTP API for the real ``openai`` cli
 Its behaviour is controlled by :class:`Knobs` (reply size and text, token rate, injected
 HTTP errors, dropped / stalled / malformed streams, and what servers people run do
 differently: streamed reasoning, which limit field is honoured, no usage chunk, refused
-parameters or images), and every request is recorded as a
+parameters or images; streamed tool calls), and every request is recorded as a
 :class:`RequestRecord` so tests can check what the client sent and what happened to the
 response (for example that the client closed the connection mid-stream).
 
@@ -30,16 +33,17 @@ Command line (from the project root)::
     python -m tests.openai_server --port 8765 --tokens 200 --rate 50
 
 Modules: ``replies`` (the tokenizer and the generated reply), ``knobs``, ``records``,
-``protocol`` (the OpenAI wire format), ``transport`` (one connection's I/O), ``handler``
-(the endpoints), ``server`` (:class:`StreamServer`), ``remote`` (control from another
-process), ``cli``.
+``protocol`` (the OpenAI wire format), ``transport`` (one connection's I/O, pace and
+injected faults), ``handler`` (routing, models, chat completions, control),
+``responses_api`` (the Responses API), ``server`` (:class:`StreamServer`), ``remote``
+(control from another process), ``cli``.
 """
 
 from __future__ import annotations
 
 from .cli import main
 from .knobs import Knobs
-from .protocol import CHAT_COMPLETIONS_PATH
+from .protocol import CHAT_COMPLETIONS_PATH, RESPONSES_PATH
 from .records import RequestRecord
 from .remote import remote_configure, remote_reset
 from .replies import generate_reply, tokenize
@@ -48,6 +52,7 @@ from .server import DEFAULT_MODELS, StreamServer
 __all__ = [
     "CHAT_COMPLETIONS_PATH",
     "DEFAULT_MODELS",
+    "RESPONSES_PATH",
     "Knobs",
     "RequestRecord",
     "StreamServer",

@@ -1,26 +1,29 @@
-"""Routing and the endpoints: models, chat completions (streamed or not), control."""
+"""Routing and the endpoints: models, chat completions (streamed or not), control; the
+Responses API is in :mod:`.responses_api`."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from .protocol import (
     CHAT_COMPLETIONS_PATH,
-    MALFORMED_EVENT,
+    RESPONSES_PATH,
     SECRET_HEADERS,
     Reply,
     dumps,
     error_body,
     image_refused_body,
+    message_tool_calls,
     parse_object,
+    tool_call_piece,
+    tool_call_start,
     unsupported_parameter_body,
 )
 from .records import RequestRecord
-from .replies import chat_messages, count_prompt_tokens, first_image_part, plan_output
-from .transport import ClientGoneError, Connection, StoppingError
+from .replies import answer_limit, chat_messages, count_prompt_tokens, first_image_part, plan
+from .responses_api import ResponsesEndpoint
+from .transport import ClientGoneError, StoppingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from .knobs import Knobs
 
 
-class Handler(Connection):
+class Handler(ResponsesEndpoint):
     """Per-connection request handler: routes requests to the endpoints."""
 
     # -- routing ------------------------------------------------------------------
@@ -68,7 +71,7 @@ class Handler(Connection):
             self._send_invalid_url(record)
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        """Serve chat completions and control writes."""
+        """Serve chat completions, responses and control writes."""
         path = self.path.split("?", 1)[0].rstrip("/")
         raw = self._read_body()
         if path.startswith("/_control/"):
@@ -78,6 +81,8 @@ class Handler(Connection):
         record = self._new_record(body)
         if path == CHAT_COMPLETIONS_PATH:
             self._guarded(record, lambda: self._chat_completions(record, body))
+        elif path == RESPONSES_PATH:
+            self._guarded(record, lambda: self._responses(record, body))
         else:
             self._guarded(record, lambda: self._send_invalid_url(record))
 
@@ -125,76 +130,80 @@ class Handler(Connection):
 
     # -- chat completions -----------------------------------------------------------
 
-    def _chat_completions(self, record: RequestRecord, body: dict[str, Any] | None) -> None:
+    def _admitted(
+        self, record: RequestRecord, body: dict[str, Any] | None, messages_field: str
+    ) -> Knobs | None:
+        """The knobs to answer *body* with, or None when it was answered with an error:
+        a bad body, a refused parameter or image, or an injected HTTP error."""
         if body is None:
-            self._send_json(
-                400,
-                error_body("We could not parse the JSON body of your request.", 400),
-                record,
-            )
-            return
+            message = "We could not parse the JSON body of your request."
+            self._send_json(400, error_body(message, 400), record)
+            return None
         if not chat_messages(body):
-            self._send_json(
-                400,
-                error_body("'messages' must be a non-empty array of objects.", 400, "messages"),
-                record,
-            )
-            return
+            message = f"'{messages_field}' must be a non-empty array of objects."
+            self._send_json(400, error_body(message, 400, messages_field), record)
+            return None
         self.owner._update(record, stream=body.get("stream") is True)
         refused = [name for name in self.owner.knobs.refuse_params if name in body]
         if refused:
             self.owner._update(record, error=f"HTTP 400 (unsupported parameter {refused[0]})")
             self._send_json(400, unsupported_parameter_body(refused[0]), record)
-            return
+            return None
         image = first_image_part(body) if self.owner.knobs.refuse_images else None
         if image is not None:
             self.owner._update(record, error="HTTP 400 (image input not supported)")
             self._send_json(400, image_refused_body(image), record)
-            return
+            return None
         knobs, fail = self.owner._admit()
-        model = str(body.get("model") or "gpt-4o-mini")
         if fail and knobs.status is not None:
             extra: dict[str, str] = {}
             if knobs.status == 429 and knobs.retry_after is not None:
                 extra["retry-after"] = f"{knobs.retry_after:g}"
                 extra["retry-after-ms"] = str(round(knobs.retry_after * 1000))
+            model = str(body.get("model") or "gpt-4o-mini")
             self._send_error(knobs.status, record, model=model, extra_headers=extra)
-            return
+            return None
+        return knobs
 
-        reasoning, tokens, finish_reason = plan_output(knobs, body)
+    def _chat_completions(self, record: RequestRecord, body: dict[str, Any] | None) -> None:
+        knobs = self._admitted(record, body, "messages")
+        if knobs is None or body is None:
+            return
+        number = next(self._ids)
+        output = plan(knobs, body, answer_limit(knobs, body), f"test{number}")
         prompt_tokens = count_prompt_tokens(body)
-        completion_tokens = len(reasoning) + len(tokens)
         stream_options = body.get("stream_options")
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+            "completion_tokens": output.completion_tokens,
+            "total_tokens": prompt_tokens + output.completion_tokens,
         }
         if knobs.reasoning is not None:
-            usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(output.reasoning)}
         reply = Reply(
-            tokens=tokens,
-            finish_reason=finish_reason,
+            tokens=output.tokens,
+            finish_reason=output.finish_reason,
             meta={
-                "id": f"chatcmpl-test{next(self._ids)}",
+                "id": f"chatcmpl-test{number}",
                 "created": int(time.time()),
-                "model": model,
+                "model": str(body.get("model") or "gpt-4o-mini"),
                 "system_fingerprint": "fp_test",
             },
             usage=usage,
             include_usage=knobs.usage
             and isinstance(stream_options, dict)
             and bool(stream_options.get("include_usage")),
-            reasoning=reasoning,
+            reasoning=output.reasoning,
+            calls=output.calls,
         )
-        self.owner._update(record, planned_tokens=len(tokens))
+        self.owner._update(record, planned_tokens=len(output.tokens))
         if record.stream:
             self._stream(record, knobs, reply)
         else:
             self._complete(record, knobs, reply)
 
     def _complete(self, record: RequestRecord, knobs: Knobs, reply: Reply) -> None:
-        sent = len(reply.reasoning) + len(reply.tokens)
+        sent = len(reply.reasoning) + len(reply.tokens) + sum(len(c.pieces) for c in reply.calls)
         if knobs.rate > 0 and sent:
             self._wait_until(time.monotonic() + sent / knobs.rate)
         text = "".join(reply.tokens)
@@ -206,6 +215,8 @@ class Handler(Connection):
         }
         if knobs.reasoning is not None:
             message[knobs.reasoning_field] = "".join(reply.reasoning)
+        if reply.calls:
+            message["tool_calls"] = message_tool_calls(reply.calls)
         payload = {
             **reply.meta,
             "object": "chat.completion",
@@ -225,50 +236,37 @@ class Handler(Connection):
             tokens_sent=len(reply.tokens),
             text_parts=[text],
             token_times=[time.monotonic()] * len(reply.tokens),
+            reasoning_sent=len(reply.reasoning),
+            tool_calls_sent=[
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.calls
+            ],
         )
         self._mark_completed(record, lambda: self._send_json(200, payload, record))
 
-    def _mark_completed(self, record: RequestRecord, final_write: Callable[[], None]) -> None:
-        """Mark *record* completed, then do the write that completes it (undo on failure)."""
-        self.owner._update(record, completed=True)
-        try:
-            final_write()
-        except (ClientGoneError, StoppingError):
-            self.owner._update(record, completed=False)
-            raise
-
     def _stream(self, record: RequestRecord, knobs: Knobs, reply: Reply) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-request-id", f"req_{reply.meta['id']}")
-        self._end_headers(record, 200)
-
+        self._start_events(record, f"req_{reply.meta['id']}")
         tokens = reply.tokens
         self._write_event(reply.chunk({"role": "assistant", "content": "", "refusal": None}))
-        interval = 1.0 / knobs.rate if knobs.rate > 0 else 0.0
-        next_at = time.monotonic()
+        self._start_pace(knobs.rate)
         for thought in reply.reasoning:
-            self._wait_until(next_at)
+            self._paced()
             self._write_event(reply.chunk({"content": None, knobs.reasoning_field: thought}))
             self.owner._update(record, reasoning_sent=record.reasoning_sent + 1)
-            next_at += interval
         for index in range(len(tokens) + 1):
-            if index == knobs.malformed_after:
-                self._write_chunk(MALFORMED_EVENT)
-            if index == knobs.stall_after:
-                self._stall(knobs.stall_seconds)
-                next_at = max(next_at, time.monotonic())
-            if index == knobs.drop_after:
-                self._drop(record)
+            if not self._faults(record, knobs, index):
                 return
             if index == len(tokens):
                 break
-            self._wait_until(next_at)
+            self._paced()
             self._write_event(reply.chunk({"content": tokens[index]}))
             self.owner._token_sent(record, tokens[index])
-            next_at += interval
+        for number, call in enumerate(reply.calls):
+            self._write_event(reply.chunk(tool_call_start(number, call)))
+            self.owner._tool_call_opened(record, call.id, call.name)
+            for piece in call.pieces:
+                self._paced()
+                self._write_event(reply.chunk(tool_call_piece(number, piece)))
+                self.owner._tool_call_piece(record, piece)
 
         tail = [reply.chunk({}, reply.finish_reason)]
         if reply.include_usage:
@@ -281,12 +279,6 @@ class Handler(Connection):
         self._mark_completed(
             record, lambda: self._write_chunk(data + b"data: [DONE]\n\n", last=True)
         )
-
-    def _drop(self, record: RequestRecord) -> None:
-        self.owner._update(record, dropped=True, error=f"dropped after {record.tokens_sent} tokens")
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
     # -- records --------------------------------------------------------------------
 

@@ -34,8 +34,9 @@ class Knobs:
             Markdown reply of :func:`generate_reply`.
         echo: Start the reply with the last user message quoted as Markdown (``> ...``
             lines, then a blank line); ``tokens`` counts only the part after the quote.
-        status: HTTP status (400-599) to fail chat completion requests with, with an
-            OpenAI-style error body ``{"error": {"message", "type", "param", "code"}}``.
+        status: HTTP status (400-599) to fail chat completion and response requests
+            with, with an OpenAI-style error body ``{"error": {"message", "type", "param",
+            "code"}}``.
         fail_times: How many requests fail with ``status`` before the server behaves
             normally again; negative means every request. Counted from the last
             ``configure`` call that set ``status`` or ``fail_times``.
@@ -51,20 +52,34 @@ class Knobs:
             (non-streamed replies carry it in that field of the message). It counts in
             ``usage.completion_tokens`` and against the answer limit (thinking first, as
             servers do), but not in a record's ``tokens_sent``; the "after N tokens"
-            hooks count answer tokens only.
+            hooks count answer tokens only. On ``/v1/responses`` it is the reasoning
+            summary: one summary part per paragraph (split at blank lines), one
+            ``response.reasoning_summary_text.delta`` per token.
         reasoning_field: ``"reasoning_content"`` (vLLM, llama.cpp, DeepSeek) or
             ``"reasoning"`` (Ollama, OpenRouter).
         limit_param: Which request field the server honours as the answer limit:
             ``"max_tokens"`` (like llama.cpp: ``max_completion_tokens`` is ignored and the
             full reply is sent), ``"max_completion_tokens"``, or ``"any"`` (either;
-            ``max_completion_tokens`` wins when both are sent).
+            ``max_completion_tokens`` wins when both are sent). Chat completions only:
+            ``/v1/responses`` honours ``max_output_tokens``, the Responses API's limit
+            (a cut response ends with ``response.incomplete``).
         usage: ``False`` never sends a usage chunk, even when the request asks with
             ``stream_options.include_usage`` (like servers without ``stream_options``
-            support); non-streamed replies still carry ``usage``.
+            support), and ``response.completed`` on ``/v1/responses`` carries
+            ``"usage": null``; non-streamed replies still carry ``usage``.
         refuse_params: Request fields the model "does not support": a request that
             contains any of them fails with HTTP 400 and OpenAI's error body
             (``code: "unsupported_parameter"``, ``param``: the first one found, in this
             list's order). Such requests do not count towards ``fail_times``.
+        tool_calls: Tool calls the model makes after its answer text, each a ``[name,
+            arguments]`` pair (``arguments``: the JSON text, sent as it is). Streamed as
+            OpenAI streams them: per call, a first delta with ``index``, ``id``
+            (``call_...``), ``type`` and the name (arguments ``""``), then the arguments in
+            pieces (split with :func:`tokenize`, paced by ``rate``), with finish reason
+            ``"tool_calls"``; non-streamed replies carry ``message.tool_calls``. On
+            ``/v1/responses`` each call is a ``function_call`` output item. The pieces
+            count in the usage and against the limit (after the thinking and the answer;
+            a call cut there keeps its partial arguments, later calls are not sent).
         refuse_images: The model "does not read images": a request whose messages carry
             an image part (``image_url``) fails with HTTP 400 and OpenAI's error body for
             models without vision ("Invalid content type. image_url is only supported by
@@ -91,12 +106,17 @@ class Knobs:
     usage: bool = True
     refuse_params: list[str] = field(default_factory=list)
     refuse_images: bool = False
+    tool_calls: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Each Knobs owns its list (``dataclasses.replace`` would share it); a tuple is
+        # Each Knobs owns its lists (``dataclasses.replace`` would share them); tuples are
         # accepted too. Anything else is left for ``validate`` to report.
         if isinstance(self.refuse_params, list | tuple):
             self.refuse_params = list(self.refuse_params)
+        if isinstance(self.tool_calls, list | tuple):
+            self.tool_calls = [
+                list(call) if isinstance(call, list | tuple) else call for call in self.tool_calls
+            ]
 
     def validate(self) -> None:
         """Raise ``ValueError`` if a knob has the wrong type or an impossible value."""
@@ -147,6 +167,19 @@ class Knobs:
             isinstance(self.refuse_params, list)
             and all(isinstance(name, str) and name for name in self.refuse_params),
             "list of non-empty str",
+        )
+        check(
+            "tool_calls",
+            isinstance(self.tool_calls, list)
+            and all(
+                isinstance(call, list)
+                and len(call) == 2
+                and isinstance(call[0], str)
+                and call[0]
+                and isinstance(call[1], str)
+                for call in self.tool_calls
+            ),
+            "list of [name, arguments_json] pairs of str, name non-empty",
         )
         if problems:
             raise ValueError("invalid knobs: " + ", ".join(problems))

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .replies import PlannedCall
 
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 """Path of the chat completions endpoint (what :class:`RequestRecord.path` holds)."""
+
+RESPONSES_PATH = "/v1/responses"
+"""Path of the Responses API endpoint."""
 
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"}
@@ -56,6 +62,8 @@ class Reply:
     include_usage: bool
     reasoning: list[str] = field(default_factory=list)
     """Thinking tokens, sent before the answer (knob ``reasoning``)."""
+    calls: list[PlannedCall] = field(default_factory=list)
+    """Tool calls, sent after the answer (knob ``tool_calls``)."""
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         """A ``chat.completion.chunk`` event with one choice carrying *delta*."""
@@ -67,6 +75,29 @@ class Reply:
         if self.include_usage:
             out["usage"] = None
         return out
+
+
+def tool_call_start(index: int, call: PlannedCall) -> dict[str, Any]:
+    """The delta that opens tool call *index*: its id and name, no arguments yet."""
+    opened = {"name": call.name, "arguments": ""}
+    return {"tool_calls": [{"index": index, "id": call.id, "type": "function", "function": opened}]}
+
+
+def tool_call_piece(index: int, piece: str) -> dict[str, Any]:
+    """A delta with one piece of tool call *index*'s arguments (and nothing else)."""
+    return {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+
+
+def message_tool_calls(calls: list[PlannedCall]) -> list[dict[str, Any]]:
+    """``message.tool_calls`` of a non-streamed reply."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in calls
+    ]
 
 
 def dumps(payload: object) -> str:

@@ -31,6 +31,8 @@ class RequestRecord:
         token_times: ``time.monotonic()`` after each token was flushed.
         reasoning_sent: Reasoning tokens written before the answer (knob ``reasoning``;
             not counted in ``tokens_sent``).
+        tool_calls_sent: The tool calls sent so far (knob ``tool_calls``), each
+            ``{"id", "name", "arguments"}``, the arguments as far as they were sent.
         completed: A successful reply was fully written (``[DONE]`` for streams).
         client_closed: Writing failed, or the socket hit EOF, because the client went
             away before the reply was complete.
@@ -53,6 +55,7 @@ class RequestRecord:
     text_parts: list[str] = field(default_factory=list, repr=False)
     token_times: list[float] = field(default_factory=list)
     reasoning_sent: int = 0
+    tool_calls_sent: list[dict[str, str]] = field(default_factory=list)
     completed: bool = False
     client_closed: bool = False
     dropped: bool = False

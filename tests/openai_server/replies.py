@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,23 +71,45 @@ def _message_text(content: object) -> str:
 
 
 def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The message objects of a chat completion request body."""
+    """The message objects of a request body: chat completion ``messages``, or the
+    Responses API's ``input`` (a string is one user message; ``instructions`` one system
+    message before it; items that are not messages, such as function call outputs, are
+    left out)."""
     raw = body.get("messages")
+    if raw is None and "input" in body:
+        return _input_messages(body["input"], body.get("instructions"))
     if not isinstance(raw, list):
         return []
     return [m for m in raw if isinstance(m, dict)]
 
 
+def _input_messages(raw: object, instructions: object) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        raw = [{"role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        return []
+    system = [{"role": "system", "content": instructions}] if isinstance(instructions, str) else []
+    return system + [m for m in raw if isinstance(m, dict) and "role" in m]
+
+
+_IMAGE_PARTS = {
+    "image_url": "messages.[{}].content.[{}].type",
+    "input_image": "input[{}].content[{}]",
+}
+
+
 def first_image_part(body: dict[str, Any]) -> str | None:
     """Where the first image part of the request's messages is, as OpenAI names it in
-    errors (``messages.[0].content.[1].type``), or None when there is none."""
-    for index, message in enumerate(chat_messages(body)):
-        content = message.get("content")
+    errors (``messages.[0].content.[1].type``; ``input[0].content[1]`` for the Responses
+    API), or None when there is none."""
+    raw = body.get("messages", body.get("input"))
+    for index, message in enumerate(raw if isinstance(raw, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             continue
         for position, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                return f"messages.[{index}].content.[{position}].type"
+            if isinstance(part, dict) and part.get("type") in _IMAGE_PARTS:
+                return _IMAGE_PARTS[part["type"]].format(index, position)
     return None
 
 
@@ -109,32 +132,77 @@ def count_prompt_tokens(body: dict[str, Any]) -> int:
 
 
 def answer_limit(knobs: Knobs, body: dict[str, Any]) -> int | None:
-    """The limit on generated tokens that *body* sets, read as knob ``limit_param`` says."""
+    """The limit on generated tokens that a chat completion *body* sets, read as knob
+    ``limit_param`` says."""
     if knobs.limit_param == "any":
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
     else:
         limit = body.get(knobs.limit_param)
+    return valid_limit(limit)
+
+
+def valid_limit(limit: object) -> int | None:
+    """*limit* if it is an int >= 0, else None (no limit)."""
     if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
         return limit
     return None
 
 
-def plan_output(knobs: Knobs, body: dict[str, Any]) -> tuple[list[str], list[str], str]:
-    """Reasoning tokens and answer tokens for *body* under *knobs*, and the finish reason.
+@dataclass(frozen=True)
+class PlannedCall:
+    """One tool call of a reply (knob ``tool_calls``)."""
 
-    The limit covers both, thinking first: a small limit can leave no answer at all.
+    id: str
+    """``call_...``, as OpenAI names tool calls."""
+    name: str
+    pieces: list[str]
+    """The arguments, in the pieces they are streamed in."""
+
+    @property
+    def arguments(self) -> str:
+        """The arguments sent, whole."""
+        return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reply sends: thinking, answer, tool calls, and why it stops."""
+
+    reasoning: list[str]
+    tokens: list[str]
+    calls: list[PlannedCall]
+    finish_reason: str
+    """``"stop"``, ``"length"`` (the limit cut it) or ``"tool_calls"``."""
+
+    @property
+    def completion_tokens(self) -> int:
+        """Generated tokens: thinking, answer and tool-call argument pieces."""
+        return len(self.reasoning) + len(self.tokens) + sum(len(c.pieces) for c in self.calls)
+
+
+def plan(knobs: Knobs, body: dict[str, Any], limit: int | None, call_prefix: str) -> Plan:
+    """The reply to *body* under *knobs*, cut at *limit* generated tokens.
+
+    The limit covers thinking first, then the answer, then the tool calls' argument
+    pieces: a small limit can leave no answer at all, a call cut by it keeps its partial
+    arguments and later calls are not sent. Tool call ids are ``call_<call_prefix>_<n>``.
     """
     reasoning = tokenize(knobs.reasoning) if knobs.reasoning is not None else []
     tokens = tokenize(knobs.text) if knobs.text is not None else generate_reply(knobs.tokens)
     if knobs.echo:
         tokens = tokenize(_quote(_last_user_text(body))) + tokens
-    limit = answer_limit(knobs, body)
-    if limit is not None and limit < len(reasoning) + len(tokens):
-        return reasoning[:limit], tokens[: max(0, limit - len(reasoning))], "length"
-    return reasoning, tokens, "stop"
-
-
-def plan_reply(knobs: Knobs, body: dict[str, Any]) -> tuple[list[str], str]:
-    """Tokens of the reply (the answer) for *body* under *knobs*, and its finish reason."""
-    _, tokens, finish_reason = plan_output(knobs, body)
-    return tokens, finish_reason
+    calls = [
+        PlannedCall(f"call_{call_prefix}_{n}", name, tokenize(arguments))
+        for n, (name, arguments) in enumerate(knobs.tool_calls)
+    ]
+    full = Plan(reasoning, tokens, calls, "tool_calls" if calls else "stop")
+    if limit is None or full.completion_tokens <= limit:
+        return full
+    left = max(0, limit - len(reasoning) - len(tokens))
+    cut: list[PlannedCall] = []
+    for call in calls:
+        if left <= 0:
+            break
+        cut.append(PlannedCall(call.id, call.name, call.pieces[:left]))
+        left -= len(call.pieces)
+    return Plan(reasoning[:limit], tokens[: max(0, limit - len(reasoning))], cut, "length")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .handler import Handler
 from .knobs import Knobs
-from .protocol import CHAT_COMPLETIONS_PATH
+from .protocol import CHAT_COMPLETIONS_PATH, RESPONSES_PATH
 from .transport import POLL_SECONDS
 
 if TYPE_CHECKING:
@@ -208,6 +208,12 @@ class StreamServer:
         with self._cond:
             return [r for r in self._records if r.path == CHAT_COMPLETIONS_PATH]
 
+    @property
+    def responses_requests(self) -> list[RequestRecord]:
+        """The records of ``POST /v1/responses`` requests only (the Responses API)."""
+        with self._cond:
+            return [r for r in self._records if r.path == RESPONSES_PATH]
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Block until ``predicate()`` is true; raise ``TimeoutError`` after *timeout* s.
 
@@ -273,6 +279,18 @@ class StreamServer:
             record.tokens_sent += 1
             record.text_parts.append(token)  # joined on demand: += would be quadratic
             record.token_times.append(time.monotonic())
+            self._cond.notify_all()
+
+    def _tool_call_opened(self, record: RequestRecord, call_id: str, name: str) -> None:
+        """Note that a tool call was opened (its id and name sent)."""
+        with self._cond:
+            record.tool_calls_sent.append({"id": call_id, "name": name, "arguments": ""})
+            self._cond.notify_all()
+
+    def _tool_call_piece(self, record: RequestRecord, piece: str) -> None:
+        """Note a piece of the arguments of the last tool call opened."""
+        with self._cond:
+            record.tool_calls_sent[-1]["arguments"] += piece
             self._cond.notify_all()
 
     def _finish_record(self, record: RequestRecord) -> None:

@@ -11,9 +11,12 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .protocol import dumps, error_body
+from .protocol import MALFORMED_EVENT, dumps, error_body
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .knobs import Knobs
     from .records import RequestRecord
     from .server import OwnedHTTPServer, StreamServer
 
@@ -39,6 +42,8 @@ class Connection(BaseHTTPRequestHandler):
     server: OwnedHTTPServer
 
     _ids: ClassVar[itertools.count[int]] = itertools.count(1)
+    _interval = 0.0
+    _next_at = 0.0
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -115,6 +120,24 @@ class Connection(BaseHTTPRequestHandler):
         message = f"Invalid URL ({self.command} {self.path.split('?', 1)[0]})"
         self._send_json(404, error_body(message, 404), record)
 
+    def _mark_completed(self, record: RequestRecord, final_write: Callable[[], None]) -> None:
+        """Mark *record* completed, then do the write that completes it (undo on failure)."""
+        self.owner._update(record, completed=True)
+        try:
+            final_write()
+        except (ClientGoneError, StoppingError):
+            self.owner._update(record, completed=False)
+            raise
+
+    def _start_events(self, record: RequestRecord, request_id: str) -> None:
+        """Send the headers of a 200 Server-Sent Events stream."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", request_id)
+        self._end_headers(record, 200)
+
     def _write_event(self, payload: dict[str, Any]) -> None:
         self._write_chunk(f"data: {dumps(payload)}\n\n".encode())
 
@@ -153,10 +176,41 @@ class Connection(BaseHTTPRequestHandler):
         return False
 
     def _stall(self, seconds: float) -> None:
-        """Send nothing for ``seconds``, or until the owner's ``end_stall()``."""
+        """Send nothing for ``seconds``, or until the owner's ``end_stall()``; the pace
+        goes on from there."""
         deadline = time.monotonic() + seconds
         while not self.owner._stall_ended.is_set() and time.monotonic() < deadline:
             self._wait_until(min(deadline, time.monotonic() + POLL_SECONDS))
+        self._next_at = max(self._next_at, time.monotonic())
+
+    # -- pace and injected faults ---------------------------------------------------
+
+    def _start_pace(self, rate: float) -> None:
+        """Pace the next tokens at *rate* per second (``0``: as fast as possible)."""
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next_at = time.monotonic()
+
+    def _paced(self) -> None:
+        """Wait for the next token's turn."""
+        self._wait_until(self._next_at)
+        self._next_at += self._interval
+
+    def _faults(self, record: RequestRecord, knobs: Knobs, index: int) -> bool:
+        """Before answer token *index* (or after the last): the malformed line, the stall
+        and the drop that the knobs ask for there. False when the connection was dropped."""
+        if index == knobs.malformed_after:
+            self._write_chunk(MALFORMED_EVENT)
+        if index == knobs.stall_after:
+            self._stall(knobs.stall_seconds)
+        if index == knobs.drop_after:
+            self.owner._update(
+                record, dropped=True, error=f"dropped after {record.tokens_sent} tokens"
+            )
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return False
+        return True
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until *deadline*, noticing shutdown and a client that went away."""
