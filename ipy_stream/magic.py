@@ -109,6 +109,10 @@ class StreamMagics(StreamSettings, Magics):
         as text, never run. Interrupt the kernel to stop a stream: the partial answer
         is kept.
 
+        A model's thinking streams in a Thinking section above the answer, folded once
+        the answer starts; it is never part of the answer (--reasoning-out NAME keeps
+        it). Tool calls the model streams show under the answer as they grow.
+
         Examples:
 
             %%stream -m demo
