@@ -3,6 +3,7 @@ cell and capturing what it shows, reading the run log, and the background thread
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import threading
 import time
@@ -151,3 +152,39 @@ class InterruptAfter(BaseCallbackHandler):
             self.seen += 1
             if self.seen == self.tokens:
                 raise KeyboardInterrupt
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Streams the given chunks as an integration's ``_stream`` would yield them.
+
+    With ``gate`` (a ``threading.Semaphore``), each chunk waits for one release, so a
+    test can look at what a chunk did before the next one comes.
+    """
+
+    chunks: list[AIMessageChunk]
+    gate: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        raise NotImplementedError
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self.chunks:
+            if self.gate is not None:
+                assert self.gate.acquire(timeout=30), "the test stopped releasing chunks"
+            yield ChatGenerationChunk(message=copy.deepcopy(chunk))

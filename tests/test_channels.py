@@ -11,7 +11,6 @@ langchain-ollama 1.1 and langchain-aws build theirs. Every stream passes through
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,18 +23,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.language_models.llms import LLM
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.messages import content as types
 from langchain_core.messages.block_translators import PROVIDER_TRANSLATORS
 from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.outputs import ChatGenerationChunk, ChatResult, GenerationChunk, LLMResult
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from ipy_stream.channels import CLOSE_TAG, OPEN_TAG, ChunkReader, Pieces, ToolCallDelta
+from tests.support import ScriptedChatModel
 
 # --- Collecting what a stream yields --------------------------------------------------------
 
@@ -126,35 +125,6 @@ def read_all(tokens: Sequence[Any], chunks: Sequence[Any] | None = None) -> Chan
 
 
 # --- A model that streams given chunks, and the wire for ChatOpenAI --------------------------
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Streams the given chunks as an integration's ``_stream`` would yield them."""
-
-    chunks: list[AIMessageChunk]
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        raise NotImplementedError
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self.chunks:
-            yield ChatGenerationChunk(message=copy.deepcopy(chunk))
 
 
 def sse(events: Sequence[dict[str, Any]], *, named: bool) -> bytes:

@@ -9,19 +9,15 @@ of the messages is checked in tests/browser/test_tools.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from ipy_stream.panes import Panes
-from tests.support import run, wait_until
+from tests.support import ScriptedChatModel, run, wait_until
 from tests.test_live_thinking import Recorder, recorded
 
 WEATHER = '{"city": "Paris"}'
@@ -50,40 +46,6 @@ def test_a_call_is_sent_as_it_grows_and_the_trait_ends_with_every_call() -> None
     assert widget.text == ""  # never part of the answer
 
 
-class GatedToolModel(BaseChatModel):
-    """Streams a sentence, then one tool call in pieces; each piece waits for ``go``."""
-
-    go: Any  # threading.Semaphore: one release per piece
-    pieces: list[AIMessageChunk]
-
-    @property
-    def _llm_type(self) -> str:
-        return "gated-tools"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        raise NotImplementedError
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for piece in self.pieces:
-            assert self.go.acquire(timeout=30), "the test stopped releasing pieces"
-            chunk = ChatGenerationChunk(message=piece)
-            if run_manager is not None and isinstance(piece.content, str):
-                run_manager.on_llm_new_token(piece.content, chunk=chunk)
-            yield chunk
-
-
 def call_piece(**fields: Any) -> AIMessageChunk:
     return AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(index=0, **fields)])
 
@@ -93,9 +55,9 @@ def test_the_magic_shows_a_streamed_tool_call_growing_and_keeps_the_text_in_o(
 ) -> None:
     ip.run_line_magic("config", "StreamMagics.view = 'widget'")
     go = threading.Semaphore(0)
-    ip.user_ns["tooly"] = GatedToolModel(
-        go=go,
-        pieces=[
+    ip.user_ns["tooly"] = ScriptedChatModel(
+        gate=go,
+        chunks=[
             AIMessageChunk(content="Let me check."),
             call_piece(id="call_1", name="get_weather", args=""),
             call_piece(args='{"city": '),
