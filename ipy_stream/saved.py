@@ -42,6 +42,8 @@ _FOOTER_STYLE = (
     "font-size: 11px; font-size: var(--jp-ui-font-size0, 11px); "
     "line-height: 1.5; padding-bottom: 2px"
 )
+# The muted colour of a footer that did not fail: the thinking and the attachments too.
+_MUTED = "color: {}; color: {}".format(*_FOOTER_COLORS[None])
 _GRID_STYLE = "display: flex; gap: 12px; align-items: flex-start; width: 100%"
 _PANE_STYLE = "flex: 1 1 0; min-width: 0"
 
@@ -114,11 +116,10 @@ def _thinking_html(answer: SavedAnswer) -> str:
     if not answer.thinking:
         return ""
     tokens = answer.thinking_tokens
-    muted, muted_theme = _FOOTER_COLORS[None]  # muted like the footer, as live
     count = f" · {tokens} token{'' if tokens == 1 else 's'}" if tokens else ""
     return (
         f'<details class="ipy-stream-thinking" style="{_FOOTER_STYLE}; margin-bottom: 4px; '
-        f'color: {muted}; color: {muted_theme}">'
+        f'{_MUTED}">'
         f"<summary>Thinking{count}</summary>"
         f'<div class="jp-RenderedHTMLCommon {POLICY["math_classes"]["container"]}">'
         f"{answer.thinking}</div></details>"
@@ -139,8 +140,7 @@ def _tools_html(answer: SavedAnswer) -> str:
 def _attachments_html(answer: SavedAnswer) -> str:
     if not answer.attachments:
         return ""
-    color, color_theme = _FOOTER_COLORS[None]
-    style = f"{_FOOTER_STYLE}; color: {color}; color: {color_theme}"
+    style = f"{_FOOTER_STYLE}; {_MUTED}"
     sent = escape("Sent with the prompt: " + ", ".join(answer.attachments))
     return f'<div class="ipy-stream-attachments" style="{style}">{sanitize(sent)}</div>'
 
