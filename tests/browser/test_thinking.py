@@ -43,7 +43,8 @@ REASONING = (
     "<script>window.__pwned=2</script> here: they are only text.\n\n"
     "Finally I plan a short answer with an example."
 )
-LIVE_LABEL = re.compile(r"^Thinking · (\d+) tokens · \d+\.\d s$")
+# "1 token", any other count "N tokens"
+LIVE_LABEL = re.compile(r"^Thinking · (?:(1) token|(\d*[02-9]|\d{2,}) tokens) · \d+\.\d s$")
 
 
 def wait_for(
@@ -182,7 +183,8 @@ def _saved_folded(nb: NotebookPage, final: str, folded: dict[str, Any]) -> None:
     saved_height = float(saved.evaluate("(el) => el.getBoundingClientRect().height"))
     assert abs(saved_height - float(folded["height"])) <= 1, (saved_height, folded)
     assert saved.evaluate("(el) => el.open") is False
-    assert re.match(r"Thinking · \d+ tokens", saved.locator("summary").inner_text())
+    summary = saved.locator("summary").inner_text()
+    assert re.match(r"Thinking · (1 token|(\d*[02-9]|\d{2,}) tokens)\b", summary), summary
     # Muted like the footer, as it was live.
     color = saved.locator("summary").evaluate("(el) => getComputedStyle(el).color")
     assert color == folded["color"], (color, folded["color"])
@@ -245,7 +247,7 @@ def test_a_page_reloaded_while_the_model_thinks_shows_the_thinking_and_goes_on(
     assert restored is not None and restored["open"] and not restored["hidden"], restored
     assert restored["body"] == "" and restored["images"] == 0, restored
     label = LIVE_LABEL.match(str(restored["summary"]))
-    assert label is not None and int(label.group(1)) == thoughts, restored
+    assert label is not None and int(label.group(1) or label.group(2)) == thoughts, restored
 
     # The answer then streams into the reloaded page, and the thinking folds for it.
     server.end_stall()
