@@ -17,11 +17,18 @@ in the server's ``untracked_message_types`` (jupyter_server's
 recorded the kernel as idle too (``/api/kernels``, the idle culler).
 
 The front end has to get that ``idle``: it is how it learns that its request was
-handled. :func:`kernel_stays_busy` therefore lets it through and follows it at once, on
-the same thread, with a ``busy`` status whose parent is the cell's own
-``execute_request``, which is still running. Clients read the latest status, so they
-say Busy again, until the cell's real ``idle`` (always sent after the block exits:
-a lock orders the two).
+handled (its future matches the parent's ``msg_id``). :func:`kernel_stays_busy`
+therefore lets it through, in two steps that each keep the kernel reported busy:
+
+- the ``idle``'s parent header keeps its ``msg_id`` but is labelled
+  ``comm_info_request``, a type in ``untracked_message_types``, so JupyterLab and
+  jupyter_server complete the request without reading the ``idle`` as the kernel's
+  state (letting it through unlabelled left the status bar saying Idle for the time
+  between two WebSocket messages, which the page sometimes drew);
+- it is followed at once, on the same thread, by a ``busy`` status whose parent is the
+  cell's own ``execute_request``, which is still running, for clients that read every
+  status. They say Busy again until the cell's real ``idle`` (always sent after the
+  block exits: a lock orders the two).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 __all__ = ["kernel_stays_busy"]
 
 _ATTRIBUTE = "_publish_status"  # ipykernel's Kernel._publish_status(status, channel, parent)
+_UNTRACKED_TYPE = "comm_info_request"  # in jupyter_server's default untracked_message_types
 
 
 class _BusyKeeper:
@@ -48,15 +56,16 @@ class _BusyKeeper:
 
     def publish_status(self, status: str, channel: str, parent: Any = None) -> None:
         with self.lock:
-            self.original(status, channel, parent)
             if status != "idle" or not self.requests:
+                self.original(status, channel, parent)
                 return
-            running = self.requests[-1]
             if parent is None:
                 parent = self.kernel.get_parent(channel)
             if _msg_id(parent) in {_msg_id(request) for request in self.requests}:
+                self.original(status, channel, parent)
                 return
-            self.original("busy", "shell", running)
+            self.original(status, channel, _untracked(parent))
+            self.original("busy", "shell", self.requests[-1])
 
     def install(self) -> None:
         setattr(self.kernel, _ATTRIBUTE, self.publish_status)
@@ -77,6 +86,14 @@ _KEEPERS_LOCK = threading.Lock()
 def _msg_id(message: Any) -> Any:
     header = message.get("header") if isinstance(message, dict) else None
     return header.get("msg_id") if isinstance(header, dict) else None
+
+
+def _untracked(parent: Any) -> Any:
+    """``parent`` with its header's ``msg_type`` set to one that no client tracks."""
+    header = parent.get("header") if isinstance(parent, dict) else None
+    if not isinstance(header, dict):
+        return parent
+    return {**parent, "header": {**header, "msg_type": _UNTRACKED_TYPE}}
 
 
 def _running_request(kernel: Any) -> dict[str, Any] | None:

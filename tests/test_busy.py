@@ -18,13 +18,16 @@ class FakeKernel:
     def __init__(self, shell_parent: dict[str, Any]) -> None:
         self.parents = {"shell": shell_parent, "control": {}}
         self.sent: list[tuple[str, str | None]] = []  # (status, parent msg_id)
+        self.parent_types: list[str | None] = []  # the parent msg_type of each status
 
     def get_parent(self, channel: str | None = None) -> dict[str, Any]:
         return self.parents[channel or "shell"]
 
     def _publish_status(self, status: str, channel: str, parent: Any = None) -> None:
         parent = parent or self.get_parent(channel)
-        self.sent.append((status, parent.get("header", {}).get("msg_id")))
+        header = parent.get("header", {})
+        self.sent.append((status, header.get("msg_id")))
+        self.parent_types.append(header.get("msg_type"))
 
 
 class FakeShell:
@@ -53,6 +56,17 @@ def test_an_idle_for_another_request_is_followed_by_busy_for_the_cell() -> None:
         ("idle", "comm"),
         ("busy", "cell"),
     ]
+    # Each idle keeps its request's msg_id (so the front end's request completes) under a
+    # parent type that JupyterLab and jupyter_server leave out of the kernel's state.
+    assert kernel.parent_types == [
+        "create_subshell_request",
+        "comm_info_request",
+        "execute_request",
+        "comm_msg",
+        "comm_info_request",
+        "execute_request",
+    ]
+    assert SUBSHELL["header"]["msg_type"] == "create_subshell_request"  # not changed in place
 
 
 def test_the_cells_own_idle_and_everything_after_the_block_pass_unchanged() -> None:
@@ -62,6 +76,7 @@ def test_the_cells_own_idle_and_everything_after_the_block_pass_unchanged() -> N
     assert "_publish_status" not in vars(kernel)
     kernel._publish_status("idle", "shell", COMM)
     assert kernel.sent == [("idle", "cell"), ("idle", "comm")]
+    assert kernel.parent_types == ["execute_request", "comm_msg"]
 
 
 def test_nothing_changes_outside_a_kernels_cell() -> None:

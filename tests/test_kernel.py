@@ -410,3 +410,64 @@ def test_an_answer_cut_at_the_token_limit_says_so(
     assert server.requests[-1].body["max_completion_tokens"] == 5
     assert evaluate(kc, "short") == "".join(generate_reply(40)[:5])
     assert "cut short at the token limit" in final_output(messages).answer.footer
+
+
+def test_the_kernel_stays_busy_for_its_state_readers_while_a_subshell_is_made(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    """JupyterLab asks for a comm subshell (control channel) when the live view's widget
+    opens, and deletes it when the last one closes. The kernel state that JupyterLab and
+    jupyter_server read (every IOPub status except those answering an untracked message
+    type) must stay busy until the cell's own idle, while each request still gets the idle
+    that completes it on the front end."""
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+
+    untracked = set(MappingKernelManager().untracked_message_types)
+    _, kc = kernel
+    server.configure(tokens=200, rate=50)
+    cell = kc.execute("%%stream -m gpt-4o-mini\nA long answer, please.")
+    statuses: list[dict[str, Any]] = []
+
+    def next_iopub() -> dict[str, Any]:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["msg_type"] == "status":
+            statuses.append(msg)
+        return msg
+
+    def control(msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        request = kc.session.msg(msg_type, content)
+        kc.control_channel.send(request)
+        reply = kc.control_channel.get_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
+        return request | {"reply": reply}
+
+    while not (
+        (msg := next_iopub())["msg_type"] == "display_data"
+        and msg["parent_header"].get("msg_id") == cell
+    ):
+        pass
+    made = control("create_subshell_request", {})
+    subshell = made["reply"]["content"]["subshell_id"]
+    deleted = control("delete_subshell_request", {"subshell_id": subshell})
+    while not (
+        (msg := next_iopub())["msg_type"] == "status"
+        and msg["content"]["execution_state"] == "idle"
+        and msg["parent_header"].get("msg_id") == cell
+    ):
+        pass
+
+    def idle_for(request: dict[str, Any]) -> bool:
+        return any(
+            s["content"]["execution_state"] == "idle"
+            and s["parent_header"]["msg_id"] == request["header"]["msg_id"]
+            for s in statuses
+        )
+
+    assert idle_for(made) and idle_for(deleted), "a subshell request never completed"
+    states = [
+        s["content"]["execution_state"]
+        for s in statuses
+        if s["parent_header"].get("msg_type") not in untracked
+    ]
+    assert states[-1] == "idle"
+    assert set(states[:-1]) == {"busy"}, states
