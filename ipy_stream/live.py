@@ -37,7 +37,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ipy_stream.bundle import packed_bundle, static_path
+from ipy_stream.bundle import shared_front_end, static_path
 from ipy_stream.outbox import TextOutbox, ThoughtOutbox, ToolOutbox
 
 __all__ = ["CHECKPOINT_LIMIT", "STATE_INTERVAL", "LiveMarkdown", "static_path"]
@@ -69,8 +69,7 @@ class LiveMarkdown(anywidget.AnyWidget):
 
     _esm = static_path("loader.js")
     _css = static_path("live.css")
-    # The view's module, gzipped: sent as a binary buffer, unpacked by loader.js.
-    _bundle = traitlets.Bytes(b"").tag(sync=True)
+    # Which module renders the view: the one this kernel's FrontEnd widget brings.
     _bundle_id = traitlets.Unicode("").tag(sync=True)
 
     status = traitlets.Enum(_STATUSES, default_value="streaming").tag(sync=True)
@@ -95,9 +94,8 @@ class LiveMarkdown(anywidget.AnyWidget):
         on_sent: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
-        bundle, bundle_id = packed_bundle()
         super().__init__(
-            footer=footer, _uid=uuid.uuid4().hex, _bundle=bundle, _bundle_id=bundle_id, **kwargs
+            footer=footer, _uid=uuid.uuid4().hex, _bundle_id=shared_front_end(), **kwargs
         )
         self._interval = interval
         self._progress = progress

@@ -162,6 +162,15 @@ def _render_image(_renderer: Any, tokens: Sequence[MdToken], idx: int, *_: Any) 
     return f'<a href="{escape(source)}">🖼 {alt}</a>'
 
 
+def _render_heading(
+    renderer: Any, tokens: Sequence[MdToken], idx: int, options: Any, env: Any
+) -> str:
+    # Marked for JupyterLab's table of contents to leave out: an answer's headings are not
+    # the notebook's sections (they would flood the list and shift its numbering).
+    tokens[idx].attrSet("class", POLICY["heading_class"])
+    return str(renderer.renderToken(tokens, idx, options, env))
+
+
 def _render_math_inline(_renderer: Any, tokens: Sequence[MdToken], idx: int, *_: Any) -> str:
     return _math(tokens[idx].content, display=False)
 
@@ -190,6 +199,7 @@ def _markdown() -> MarkdownIt:
     rules("fence", _render_fence)
     rules("code_block", _render_fence)
     rules("image", _render_image)
+    rules("heading_open", _render_heading)
     rules("math_inline", _render_math_inline)
     rules("math_inline_double", _render_math_inline_double)
     rules("math_block", _render_math_display)
@@ -203,6 +213,7 @@ def _classes() -> dict[str, set[str]]:
         "pre": {"highlight"},
         "span": set(HIGHLIGHT_CLASSES) | math,
         "code": set(),
+        **{f"h{level}": {POLICY["heading_class"]} for level in range(1, 7)},
     }
 
 

@@ -21,8 +21,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from ipywidgets.widgets.widget import _remove_buffers
+from ipywidgets.widgets.widget import _instances, _remove_buffers
 
+from ipy_stream.bundle import FrontEnd, packed_bundle
 from ipy_stream.live import CHECKPOINT_LIMIT, STATE_INTERVAL, LiveMarkdown, static_path
 from ipy_stream.outcome import Outcome
 from ipy_stream.view import WidgetView
@@ -375,21 +376,35 @@ def test_widget_view_keeps_its_public_shape() -> None:
     view.close()
 
 
-def test_the_widget_ships_the_bundled_front_end_compressed() -> None:
-    widget = LiveMarkdown()
+def test_the_front_end_is_sent_compressed_once_per_kernel_not_with_every_view() -> None:
+    first, second = LiveMarkdown(), LiveMarkdown()
     code = static_path("live.js").read_bytes()
-    assert widget._esm == static_path("loader.js").read_text(encoding="utf-8")
-    assert widget._css == static_path("live.css").read_text(encoding="utf-8")
-    assert gzip.decompress(widget._bundle) == code
+    assert first._esm == static_path("loader.js").read_text(encoding="utf-8")
+    assert first._css == static_path("live.css").read_text(encoding="utf-8")
     assert b"ipy-stream-body" in code
     assert static_path("live.js").parent == ROOT / "ipy_stream" / "static"
-    # On the wire: the module as one binary buffer, under half its size; the JSON
-    # state (loader, styles, traits) stays small.
-    state, paths, buffers = _remove_buffers(widget.get_state())
+    # A view's state is small and has no buffer: only the id of the module it needs.
+    for view in (first, second):
+        state, paths, _ = _remove_buffers(view.get_state())
+        assert paths == []
+        assert len(json.dumps(state)) < 9_000
+    assert first._bundle_id == second._bundle_id == packed_bundle()[1]
+    # One FrontEnd widget carries it, as one binary buffer under half its size.
+    carriers = [w for w in list(_instances.values()) if isinstance(w, FrontEnd)]
+    assert len(carriers) == 1
+    (front_end,) = carriers
+    assert front_end._bundle_id == first._bundle_id
+    assert gzip.decompress(front_end._bundle) == code
+    state, paths, buffers = _remove_buffers(front_end.get_state())
     assert paths == [["_bundle"]]
     assert sum(len(b) for b in buffers) < len(code) / 2
-    assert len(json.dumps(state)) < 9_000
-    widget.close()
+    # Closed (Widget.close_all() closes every widget): the next view brings a new one.
+    front_end.close()
+    third = LiveMarkdown()
+    carriers = [w for w in list(_instances.values()) if isinstance(w, FrontEnd)]
+    assert len(carriers) == 1 and carriers[0] is not front_end
+    for view in (first, second, third):
+        view.close()
 
 
 def test_each_flush_is_one_message_and_the_state_follows_about_once_a_second() -> None:

@@ -186,7 +186,8 @@ def test_widget_view_is_replaced_by_sanitized_html_and_the_plain_answer(
     (kept,) = captured.final_outputs()
     shown = saved(kept["data"])
     assert shown.answer.body_html == (
-        "<h1>Title</h1>\n<p><strong>bold</strong> &lt;img src=x onerror=alert(1)&gt; "
+        '<h1 class="jp-toc-ignore">Title</h1>\n'
+        "<p><strong>bold</strong> &lt;img src=x onerror=alert(1)&gt; "
         "[x](javascript:alert(2))</p>\n"
     )
     assert shown.answer.footer.startswith("model · done")

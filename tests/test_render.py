@@ -207,7 +207,7 @@ def test_the_saved_output_is_html_and_plain_text_only() -> None:
     html = bundle["text/html"]
     assert (
         '<div class="ipy-stream-body jp-RenderedHTMLCommon mathjax_ignore tex2jax_ignore">'
-        "<h1>Hi</h1>\n</div>"
+        '<h1 class="jp-toc-ignore">Hi</h1>\n</div>'
     ) in html
     assert "gpt-4o-mini · done · 3 tokens · 1.0 s</div>" in html
 

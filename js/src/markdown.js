@@ -149,6 +149,12 @@ export function renderMath(content, { display, inline = false }) {
   return `<span class="${classes}">${source}</span>`;
 }
 
+/** A heading, marked for JupyterLab's table of contents to leave out (render.py's too). */
+function renderHeading(tokens, idx, options, _env, renderer) {
+  tokens[idx].attrSet("class", POLICY.heading_class);
+  return renderer.renderToken(tokens, idx, options);
+}
+
 /** A markdown-it configured like render.py's (the HTML still needs the sanitizer). */
 export function createMarkdown() {
   const md = new MarkdownIt("commonmark", { html: false, linkify: false, typographer: false });
@@ -163,6 +169,7 @@ export function createMarkdown() {
   rules.fence = renderCode;
   rules.code_block = renderCode;
   rules.image = renderImage;
+  rules.heading_open = renderHeading;
   rules.math_inline = (tokens, idx) => renderMath(tokens[idx].content, { display: false });
   rules.math_inline_double = (tokens, idx) =>
     renderMath(tokens[idx].content, { display: true, inline: true });
