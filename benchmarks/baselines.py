@@ -9,9 +9,10 @@ whose ``value`` is set to the whole answer, rendered to HTML, again and again.
   a token arriving less than 50 ms after the previous update ended only goes to the buffer
   (the update is not deferred to a timer; the next token or ``finish`` shows it).
 
-They have the constructor and methods the magic uses (``WidgetView(label, *,
-interval=...)``, ``.widget``, ``append``, ``finish``, ``saved``, ``close``) and
-:func:`use` puts one in place by replacing ``ipy_stream.magic.WidgetView``, so a run
+They have the constructor and methods a run uses (``WidgetView(label, *, interval=...,
+show_thinking=...)``, ``.widget``, ``append``, ``think``, ``tool``, ``finish``, ``html``,
+``close``) and :func:`use` puts one in place by replacing ``ipy_stream.display.WidgetView``
+(which the notebook output builds its views from), so a run
 still goes through the real ``%%stream`` magic, the real ``ChatOpenAI`` client and real
 HTTP. The widget carries the class ``ipy-stream-body`` so the benchmark's DOM probe
 finds the text the same way as in the product's view. ``use(name, record_to=path)``
@@ -41,10 +42,10 @@ def _markdown() -> Any:
 class PerTokenView:
     """``ipywidgets.HTML``; its value is the whole answer rendered, set on every token."""
 
-    def __init__(self, label: str, *, interval: float = 0.1) -> None:
+    def __init__(self, label: str, *, interval: float = 0.1, show_thinking: bool = True) -> None:
         import ipywidgets
 
-        del interval  # the baselines do not batch by time (or, throttled, use their own)
+        del interval, show_thinking  # no batching by time (throttled: its own); no thinking
         self._label = label
         self._md = _markdown()
         self._parts: list[str] = []
@@ -59,17 +60,21 @@ class PerTokenView:
         self._parts.append(text)
         self._show("".join(self._parts))
 
+    def think(self, text: str) -> None:
+        """Thinking is not shown (the benchmark's streams have none)."""
+
+    def tool(self, index: int, name: str, arguments: str) -> None:
+        """Tool calls are not shown (the benchmark's streams have none)."""
+
     def finish(self, outcome: Any) -> None:
-        """Show the final text (the magic replaces the widget with its saved output next)."""
+        """Show the final text (the run replaces the widget with its saved output next)."""
         self._show(outcome.text)
 
-    def saved(self, outcome: Any, *, with_message: bool = True) -> Any:
-        """The saved output, as the product makes it (the whole answer rendered at the end)."""
+    def html(self, text: str) -> str:
+        """The saved output's HTML, as the product makes it (the whole answer, at the end)."""
         from ipy_stream.render import render_markdown
-        from ipy_stream.saved import SavedAnswer
 
-        html = render_markdown(outcome.text)
-        return SavedAnswer.of(self._label, outcome, html, with_message=with_message)
+        return render_markdown(text)
 
     def close(self) -> None:
         """Release the widget."""
@@ -79,8 +84,8 @@ class PerTokenView:
 class ThrottledView(PerTokenView):
     """Like :class:`PerTokenView`, but at most one update every 50 ms."""
 
-    def __init__(self, label: str, *, interval: float = 0.1) -> None:
-        super().__init__(label, interval=interval)
+    def __init__(self, label: str, *, interval: float = 0.1, show_thinking: bool = True) -> None:
+        super().__init__(label, interval=interval, show_thinking=show_thinking)
         self._next = 0.0
 
     def append(self, text: str) -> None:
@@ -92,11 +97,10 @@ class ThrottledView(PerTokenView):
 
 
 def product_view() -> type:
-    """ipy_stream's own ``WidgetView`` (as imported by the magic before any swap)."""
-    import ipy_stream.magic
+    """ipy_stream's own ``WidgetView``."""
     import ipy_stream.view
 
-    return getattr(ipy_stream.magic, "_bench_original_view", ipy_stream.view.WidgetView)
+    return ipy_stream.view.WidgetView
 
 
 VIEWS: dict[str, Any] = {
@@ -111,12 +115,12 @@ _selected = "ipy_stream"
 
 def _recording(base: type, path: str) -> type:
     """``base`` with ``time.time()`` noted as each token reaches ``append`` (before the view
-    sees it); the list is written to ``path`` (JSON) when the magic finishes the view, before
+    sees it); the list is written to ``path`` (JSON) when the run finishes the view, before
     the cell ends. Costs a list append per token."""
 
     class Recording(base):  # type: ignore[valid-type,misc]
-        def __init__(self, label: str, *, interval: float = 0.1) -> None:
-            super().__init__(label, interval=interval)
+        def __init__(self, label: str, **options: Any) -> None:
+            super().__init__(label, **options)
             self._bench_arrivals: list[float] = []
 
         def append(self, text: str) -> None:
@@ -138,14 +142,12 @@ def use(name: str, *, record_to: str | None = None) -> str:
     ``record_to``, also note when each token reaches the view (see :func:`_recording`).
     Returns the dotted name of the class."""
     global _selected  # noqa: PLW0603 - one kernel, one benchmark
-    import ipy_stream.magic
+    import ipy_stream.display
 
-    if not hasattr(ipy_stream.magic, "_bench_original_view"):
-        ipy_stream.magic._bench_original_view = ipy_stream.magic.WidgetView  # type: ignore[attr-defined]
     view = VIEWS[name]()
     if record_to is not None:
         view = _recording(view, record_to)
-    ipy_stream.magic.WidgetView = view  # type: ignore[attr-defined,misc]
+    ipy_stream.display.WidgetView = view  # type: ignore[misc]
     _selected = name
     return f"{view.__module__}.{view.__qualname__}"
 

@@ -179,8 +179,13 @@ class Bench:
         self.page.wait_for_timeout(seconds * 1000)
 
     def use_view(self, view: str) -> None:
+        """Put ``view`` in place in the kernel; a failed swap ends the run (never measure
+        the product under a baseline's name)."""
         assert self.nb is not None
         self.nb.run_cell(CELL_USE[view], timeout=60)
+        errors = self.nb.output(CELL_USE[view], '[data-mime-type="application/vnd.jupyter.stderr"]')
+        if errors.count():
+            raise HarnessError(f"could not use the {view} view: {errors.first.inner_text()}")
 
     def clear_stream_output(self) -> None:
         assert self.nb is not None and self.page is not None

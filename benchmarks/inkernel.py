@@ -57,27 +57,13 @@ def describe(out: str) -> dict[str, Any]:
 
 def _raw_chain(shell: Any, cell: str, model: str) -> tuple[Any, dict[str, Any]]:
     """The chain ``%%stream -m model`` builds for ``cell`` (same template, same
-    ``ChatOpenAI`` settings), built with ipy_stream's own functions, and its inputs."""
-    from ipy_stream.chain import build_chain, build_template
-    from ipy_stream.models import ModelSettings, resolve_model
-    from ipy_stream.prompt import fill, parse_cell
+    ``ChatOpenAI`` settings), built with ipy_stream's own request, and its inputs."""
+    from ipy_stream.request import Options, build_request
 
     magics = shell.magics_manager.registry["StreamMagics"]
-    prompt = parse_cell(cell, system=magics.system)
-    inputs = fill(prompt, shell.user_ns)
-    resolved = resolve_model(
-        ModelSettings(
-            name=model,
-            base_url=magics.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            api_key=os.environ.get("OPENAI_API_KEY") or None,
-            temperature=magics.temperature,
-            max_tokens=magics.max_tokens,
-            timeout=magics.timeout,
-            max_retries=magics.max_retries,
-        ),
-        shell.user_ns,
-    )
-    return build_chain(build_template(prompt), resolved.runnable), inputs
+    defaults = magics.defaults(os.environ)
+    request = build_request(Options(model=model), cell, shell.user_ns, defaults)
+    return request.calls[0].chain, dict(request.inputs)
 
 
 def overhead(

@@ -5,7 +5,7 @@
 
 Every run goes through the real ``%%stream`` magic, the real ``ChatOpenAI`` client and
 real HTTP to the project's OpenAI-compatible test server (in a process of its own); only
-the live view differs (``benchmarks/baselines.py`` swaps ``ipy_stream.magic.WidgetView``
+the live view differs (``benchmarks/baselines.py`` swaps ``ipy_stream.display.WidgetView``
 inside the kernel). JupyterLab runs with throwaway directories (``tests/browser/lab/``)
 and is driven in headless Debian Chromium through Playwright. The figures are explained
 in ``benchmarks/README.md``. Prints a Markdown table and writes it to
