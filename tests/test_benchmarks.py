@@ -24,6 +24,7 @@ REPLY = "Hello **there** friend"
 def test_a_baseline_view_takes_the_products_place_in_a_real_run(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
+    # Set to itself so that monkeypatch puts the product's view back after use() swaps it.
     monkeypatch.setattr(ipy_stream.display, "WidgetView", ipy_stream.display.WidgetView)
     ip.run_line_magic("config", "StreamMagics.view = 'widget'")
     ip.user_ns["model"] = RecordingChatModel(reply=REPLY)

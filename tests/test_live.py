@@ -389,10 +389,13 @@ def test_the_front_end_is_sent_compressed_once_per_kernel_not_with_every_view() 
         assert paths == []
         assert len(json.dumps(state)) < 9_000
     assert first._bundle_id == second._bundle_id == packed_bundle()[1]
+
     # One FrontEnd widget carries it, as one binary buffer under half its size.
-    carriers = [w for w in list(_instances.values()) if isinstance(w, FrontEnd)]
-    assert len(carriers) == 1
-    (front_end,) = carriers
+    def carriers() -> list[FrontEnd]:
+        return [w for w in list(_instances.values()) if isinstance(w, FrontEnd)]
+
+    assert len(carriers()) == 1
+    (front_end,) = carriers()
     assert front_end._bundle_id == first._bundle_id
     assert gzip.decompress(front_end._bundle) == code
     state, paths, buffers = _remove_buffers(front_end.get_state())
@@ -401,8 +404,7 @@ def test_the_front_end_is_sent_compressed_once_per_kernel_not_with_every_view() 
     # Closed (Widget.close_all() closes every widget): the next view brings a new one.
     front_end.close()
     third = LiveMarkdown()
-    carriers = [w for w in list(_instances.values()) if isinstance(w, FrontEnd)]
-    assert len(carriers) == 1 and carriers[0] is not front_end
+    assert len(carriers()) == 1 and carriers()[0] is not front_end
     for view in (first, second, third):
         view.close()
 
