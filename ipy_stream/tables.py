@@ -5,8 +5,11 @@ A pandas or polars DataFrame or Series becomes a Markdown table of at most
 and the last half of each are kept and a ``…`` row or column stands where the rest
 were, as pandas shows them. A numpy array with two dimensions is a table too; other
 arrays, lists, tuples and dicts longer than ``max_rows`` keep their first and last
-items. What was left out is always counted (:attr:`Excerpt.shown`), so the caller
-can say so: nothing is cut silently.
+items. A table cell keeps at most :data:`CELL_CHARS` characters and an item of a list,
+tuple or dict at most :data:`ITEM_CHARS`; a table or large array inside a list or dict
+is named by its shape, never sent as pandas' or numpy's shortened display. What was
+left out is always counted (:attr:`Excerpt.shown`), so the caller can say so: nothing
+is cut silently.
 
 Recognised by the module and name of their class (or a base class), so nothing is
 imported to check; numpy, already loaded when a value is an array, is imported only
@@ -20,10 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GAP", "Excerpt", "Limits", "excerpt_of"]
+__all__ = ["CELL_CHARS", "GAP", "ITEM_CHARS", "Excerpt", "Limits", "excerpt_of"]
 
 GAP = "…"
 """Stands where rows, columns or items were left out."""
+
+CELL_CHARS = 500
+"""The most characters sent of one table cell."""
+
+ITEM_CHARS = 1_000
+"""The most characters sent of one item of a list, tuple or dict."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,8 @@ class Excerpt:
     whole: str
     """Its size when nothing is left out: ``3 rows × 2 columns``."""
     shown: tuple[str, ...] = ()
-    """What is kept of each cut dimension: ``("50 of 10,000 rows", "12 of 40 columns")``."""
+    """What is kept of each cut dimension: ``("50 of 10,000 rows", "12 of 40 columns")``,
+    and of long cells or items: ``("the first 500 characters of 3 long cells",)``."""
     details: dict[str, int] = field(default_factory=dict)
     """Counts for the run log: rows, columns and how many of each are sent."""
     gap: str = GAP
@@ -63,10 +73,11 @@ def _kinds(value: Any) -> set[tuple[str, str]]:
     return {(cls.__module__.split(".")[0], cls.__name__) for cls in type(value).__mro__}
 
 
-def excerpt_of(value: Any, limits: Limits) -> Excerpt | str | None:
+def excerpt_of(value: Any, limits: Limits, depth: int = 0) -> Excerpt | str | None:
     """The bounded text for ``value``: an Excerpt, a plain text to send in place of its
     ``str()`` (a small numpy array, whole: numpy's own ``str()`` would cut one of more
-    than 1,000 values), or None when its ``str()`` is sent as it is."""
+    than 1,000 values), or None when its ``str()`` is sent as it is. ``depth`` is how
+    deep in lists and dicts ``value`` sits."""
     kinds = _kinds(value)
     for library in ("pandas", "polars"):
         if (library, "DataFrame") in kinds:
@@ -75,8 +86,8 @@ def excerpt_of(value: Any, limits: Limits) -> Excerpt | str | None:
             return _series(value, library, limits)
     if ("numpy", "ndarray") in kinds:
         return _array(value, limits)
-    if isinstance(value, list | tuple | dict) and len(value) > limits.max_rows:
-        return _items(value, limits)
+    if isinstance(value, list | tuple | dict):
+        return _items(value, limits, depth)
     return None
 
 
@@ -91,13 +102,18 @@ def _kept(count: int, keep: int) -> list[int | None]:
     return [*range(head), None, *range(count - (keep - head), count)]
 
 
-def _cell(value: Any) -> str:
-    """A value as a Markdown table cell: on one line, ``|`` escaped, floats to 10 digits."""
+def _cell(value: Any) -> tuple[str, bool]:
+    """A value as a Markdown table cell (on one line, at most :data:`CELL_CHARS`
+    characters then ``…``, ``|`` escaped, floats to 10 digits), and whether it was cut."""
     if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", "") == "f":
         text = format(float(value), ".10g")
     else:
         text = str(value)
-    return " ".join(text.split()).replace("|", "\\|")
+    text = " ".join(text.split())
+    cut = len(text) > CELL_CHARS
+    if cut:
+        text = text[:CELL_CHARS] + GAP
+    return text.replace("|", "\\|"), cut
 
 
 def _grid(
@@ -113,15 +129,23 @@ def _grid(
     """A Markdown table of the kept rows and columns, what it shows, and its counts."""
     kept_rows = _kept(rows, limits.max_rows)
     kept_columns = _kept(columns, limits.max_columns)
-    header = [_cell(index_title)] if row_name is not None else []
-    header += [GAP if c is None else _cell(column_name(c)) for c in kept_columns]
+    long_cells = 0
+
+    def text(value: Any) -> str:
+        nonlocal long_cells
+        written, cut = _cell(value)
+        long_cells += cut
+        return written
+
+    header = [text(index_title)] if row_name is not None else []
+    header += [GAP if c is None else text(column_name(c)) for c in kept_columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in kept_rows:
         if r is None:
             values = [GAP] * len(header)
         else:
-            values = [_cell(row_name(r))] if row_name is not None else []
-            values += [GAP if c is None else _cell(cell(r, c)) for c in kept_columns]
+            values = [text(row_name(r))] if row_name is not None else []
+            values += [GAP if c is None else text(cell(r, c)) for c in kept_columns]
         lines.append("| " + " | ".join(values) + " |")
     sent_rows = sum(r is not None for r in kept_rows)
     sent_columns = sum(c is not None for c in kept_columns)
@@ -130,6 +154,8 @@ def _grid(
         shown.append(f"{sent_rows:,} of {rows:,} rows")
     if sent_columns < columns:
         shown.append(f"{sent_columns:,} of {columns:,} columns")
+    if long_cells:
+        shown.append(f"the first {CELL_CHARS:,} characters of {_count(long_cells, 'long cell')}")
     counts = {
         "rows": rows,
         "columns": columns,
@@ -232,20 +258,59 @@ def _array(array: Any, limits: Limits) -> Excerpt | str | None:
     return Excerpt("array", what, body, f"{array.size:,} values", shown, counts, gap="...")
 
 
-def _items(value: list[Any] | tuple[Any, ...] | dict[Any, Any], limits: Limits) -> Excerpt:
+NESTING = 3
+"""How deep in lists and dicts tables and arrays are still recognised; deeper
+items are their ``repr()``, cut at :data:`ITEM_CHARS`."""
+
+
+def _items(
+    value: list[Any] | tuple[Any, ...] | dict[Any, Any], limits: Limits, depth: int
+) -> Excerpt | None:
+    """A list, tuple or dict with its first and last items when it is long; an item that
+    is a table is named by its shape, a long array, list or dict is bounded the same
+    way, and a long item is cut. None when ``str()`` sends it whole."""
     count = len(value)
     kept = _kept(count, limits.max_rows)
-    if isinstance(value, dict):
-        pairs = list(value.items())
-        items = [GAP if i is None else f"{pairs[i][0]!r}: {pairs[i][1]!r}" for i in kept]
-        opening, closing, kind = "{", "}", "dict"
-    else:
-        items = [GAP if i is None else repr(value[i]) for i in kept]
-        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
-        kind = "list" if isinstance(value, list) else "tuple"
-    body = opening + ", ".join(items) + closing
+    pairs = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+    tables = shortened = 0
+    texts: list[str] = []
+    for i in kept:
+        if i is None:
+            texts.append(GAP)
+            continue
+        key, item = pairs[i]
+        nested = excerpt_of(item, limits, depth + 1) if depth < NESTING else None
+        if isinstance(nested, Excerpt) and nested.kind == "table":
+            tables += 1
+            text = f"<{nested.what}>"
+        else:
+            text = nested.body if isinstance(nested, Excerpt) else nested or repr(item)
+            if isinstance(nested, Excerpt) or len(text) > ITEM_CHARS:
+                shortened += 1
+                text = text[:ITEM_CHARS] + GAP if len(text) > ITEM_CHARS else text
+        texts.append(f"{key!r}: {text}" if isinstance(value, dict) else text)
     sent = sum(i is not None for i in kept)
-    whole = f"{count:,} items"
-    shown = (f"{sent:,} of {count:,} items",)
+    if sent == count and not tables and not shortened:
+        return None
+    if isinstance(value, dict):
+        opening, closing, kind = "{", "}", "dict"
+    elif isinstance(value, list):
+        opening, closing, kind = "[", "]", "list"
+    else:
+        opening, closing, kind = "(", ",)" if count == 1 else ")", "tuple"
+    shown = [f"{sent:,} of {count:,} items"] if sent < count else []
+    if tables:
+        shown.append(
+            f"{_count(tables, 'table')} in it as {'its' if tables == 1 else 'their'} shape only"
+        )
+    if shortened:
+        shown.append(f"{_count(shortened, 'long item')} in part")
+    whole = _count(count, "item")
     counts = {"items": count, "sent_items": sent}
-    return Excerpt(kind, f"a {kind} of {whole}", body, whole, shown, counts)
+    body = opening + ", ".join(texts) + closing
+    return Excerpt(kind, f"a {kind} of {whole}", body, whole, tuple(shown), counts)
+
+
+def _count(count: int, noun: str) -> str:
+    """``1 item``, ``1,000 items``."""
+    return f"{count:,} {noun}{'s' if count != 1 else ''}"

@@ -25,6 +25,7 @@ from ipy_stream.context import Limits, budget_error, prepare
 from ipy_stream.errors import PromptError
 from ipy_stream.images import pixel_size
 from ipy_stream.prompt import parse_cell
+from ipy_stream.tables import CELL_CHARS, ITEM_CHARS
 
 
 def sent(value: Any, limits: Limits | None = None, name: str = "v") -> str:
@@ -213,6 +214,47 @@ def test_long_lists_tuples_and_dicts_keep_their_ends_with_a_note(
     assert text.splitlines()[0] == label
     assert "showing 4 of 100 items (… marks what was left out)" in text
     assert text.rstrip().endswith(body)
+
+
+def test_a_table_inside_a_dict_or_list_is_named_by_its_shape_never_cut_silently() -> None:
+    text = sent({"train": wide_frame(), "size": 3})
+    assert text.splitlines()[0] == "[dict: v, 1 table in it as its shape only]"
+    assert text.rstrip().endswith(
+        "{'train': <a pandas DataFrame of 10,000 rows × 40 columns>, 'size': 3}"
+    )
+    text = sent([wide_frame(3, 2), pl.DataFrame({"a": [1]})])
+    assert text.splitlines()[0] == "[list: v, 2 tables in it as their shape only]"
+
+
+def test_long_arrays_lists_and_strings_inside_a_container_are_bounded_with_a_note() -> None:
+    arrays = sent([np.arange(5000)] * 3, Limits(max_rows=4))
+    assert arrays.splitlines()[0] == "[list: v, 3 long items in part]"
+    assert arrays.count("4999") == 3
+    assert arrays.count("2500") == 0
+    strings = sent(["x" * 50_000] * 3)
+    assert "showing 3 long items in part (… marks what was left out)" in strings
+    assert strings.count("'" + "x" * (ITEM_CHARS - 1) + "…") == 3
+    assert len(strings) < 4 * ITEM_CHARS
+    lists = sent({f"k{i}": list(range(1000)) for i in range(10)}, Limits(max_rows=4))
+    assert lists.splitlines()[0] == "[dict: v, 4 of 10 items; 4 long items in part]"
+    assert "'k9': [0, 1, …, 998, 999]" in lists
+
+
+def test_a_list_holding_itself_is_sent_as_python_writes_it() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    assert sent(loop) == "[1, [...]]"
+
+
+def test_a_long_cell_keeps_its_start_and_the_note_says_so() -> None:
+    frame = pd.DataFrame({"review": ["word " * 300, "short"]})
+    text = sent(frame)
+    assert text.splitlines()[0] == "[table: v, the first 500 characters of 1 long cell]"
+    assert "showing the first 500 characters of 1 long cell (… marks" in text
+    cells = table_cells(text)
+    assert len(cells[1][1]) == CELL_CHARS + 1
+    assert cells[1][1].endswith("…")
+    assert cells[2][1] == "short"
 
 
 @pytest.mark.parametrize(
