@@ -23,6 +23,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from ipy_stream.models import unwrapped
+
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
 
@@ -145,16 +147,6 @@ def format_cost(usd: float) -> str:
     return f"≈ ${whole}.{decimals.ljust(2, '0')}"
 
 
-def _unwrapped(runnable: object) -> object:
-    """The model inside ``.bind(...)``, ``.with_config(...)`` or ``.with_retry(...)``."""
-    for _ in range(8):
-        inner = getattr(runnable, "bound", None)
-        if inner is None:
-            break
-        runnable = inner
-    return runnable
-
-
 def endpoint_of(runnable: object) -> Endpoint | None:
     """The model name and server URL of a LangChain chat model (bound or not), as its
     client will use them; None when either cannot be read (then the run is unpriced).
@@ -162,7 +154,7 @@ def endpoint_of(runnable: object) -> Endpoint | None:
     Reads the OpenAI SDK client's URL (ChatOpenAI and the models built on it, which
     also honours ``OPENAI_BASE_URL``), else a URL attribute such as ChatAnthropic's.
     """
-    model = _unwrapped(runnable)
+    model = unwrapped(runnable)
     name = getattr(model, "model_name", None) or getattr(model, "model", None)
     if not isinstance(name, str) or not name.strip():
         return None

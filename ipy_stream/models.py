@@ -97,7 +97,7 @@ def _bound_params(settings: ModelSettings) -> dict[str, Any]:
     return params
 
 
-def _limit_for_other_servers(model: Runnable[Any, Any], limit: int | None) -> dict[str, Any]:
+def _limit_for_other_servers(runnable: Runnable[Any, Any], limit: int | None) -> dict[str, Any]:
     """For a notebook's own ChatOpenAI pointed at a server other than OpenAI's: the answer
     limit also as ``max_tokens``, which llama.cpp, older vLLM, LM Studio and Ollama read
     (ChatOpenAI sends only ``max_completion_tokens``; see :mod:`ipy_stream.compat`)."""
@@ -107,6 +107,7 @@ def _limit_for_other_servers(model: Runnable[Any, Any], limit: int | None) -> di
 
     from ipy_stream.compat import CompatChatOpenAI, is_openai_url
 
+    model = unwrapped(runnable)  # ChatOpenAI(...).bind_tools(...) is a binding around it
     if not isinstance(model, ChatOpenAI) or isinstance(model, CompatChatOpenAI):
         return {}
     if model.use_responses_api:  # its limit, max_output_tokens, is read by every server
@@ -137,13 +138,37 @@ def resolve_model(settings: ModelSettings, namespace: Mapping[str, Any]) -> Reso
             params = _bound_params(settings)
             extra = _limit_for_other_servers(value, settings.max_tokens)
             runnable = value.bind(**params, **extra) if params else value
-            return ResolvedModel(runnable, _describe(name, value), applied=params)
+            return ResolvedModel(
+                runnable,
+                _describe(name, value),
+                applied=params,
+                reports_usage=_is_chat_openai(value),
+            )
         if name.isidentifier():
             raise PromptError(
                 f"-m {name}: the variable '{name}' holds a {type(value).__name__}, "
                 "not a LangChain chat model or Runnable."
             )
     return _openai_model(name, settings)
+
+
+def unwrapped(runnable: object) -> object:
+    """The model inside ``.bind(...)``, ``.bind_tools(...)``, ``.with_config(...)`` or
+    ``.with_retry(...)``."""
+    for _ in range(8):
+        inner = getattr(runnable, "bound", None)
+        if inner is None:
+            break
+        runnable = inner
+    return runnable
+
+
+def _is_chat_openai(value: Runnable[Any, Any]) -> bool:
+    """A notebook's own ChatOpenAI (bound or not): its server reports usage, or the
+    footer says the tokens were counted here."""
+    from langchain_openai import ChatOpenAI
+
+    return isinstance(unwrapped(value), ChatOpenAI)
 
 
 def _describe(name: str, value: Runnable[Any, Any]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from langchain_core.messages import BaseMessageChunk
+from langchain_core.messages import AIMessageChunk, BaseMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable
 
@@ -132,10 +132,10 @@ class _ChainOutput:
 
     def add(self, output: Any) -> None:
         self.seen = True
+        if isinstance(output, str):  # a parser's text: a leading <think> is taken out too
+            output = AIMessageChunk(content=output)
         if isinstance(output, BaseMessageChunk):
             self.parts.append(self._reader.feed(None, ChatGenerationChunk(message=output)).text)
-        elif isinstance(output, str):
-            self.parts.append(output)
         elif isinstance(getattr(output, "text", None), str):
             self.parts.append(output.text)
         elif output is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from IPython.core.interactiveshell import InteractiveShell
+from langchain_core.output_parsers import StrOutputParser
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -22,6 +23,11 @@ from tests.saved_output import saved
 from tests.support import log_rows, run
 
 THOUGHT = "The user asks about owls. Owls are birds; keep it short."
+
+
+def owl_count(place: str) -> int:
+    """How many owls live in a place."""
+    return len(place)
 
 
 def test_thinking_streams_apart_and_never_lands_in_the_answer(
@@ -63,6 +69,25 @@ def test_inline_think_tags_are_taken_out_of_the_answer(
     assert http.user_ns["why"] == "Hmm, owls."
 
 
+def test_inline_think_tags_are_taken_out_of_a_parsers_answer_too(
+    http: InteractiveShell, server: StreamServer, log_path: Path
+) -> None:
+    server.configure(text="<think>Hmm, owls.</think>\n\nOwls hunt at night.")
+    http.user_ns["parsed"] = (
+        ChatOpenAI(
+            model="qwen3", base_url=server.base_url, api_key=SecretStr("sk-local"), max_retries=0
+        )
+        | StrOutputParser()
+    )
+    result, captured = run(http, "%%stream -m parsed -o a --reasoning-out why\nOwls?")
+    assert result.success, result.error_in_exec
+    assert http.user_ns["a"] == "Owls hunt at night."
+    assert http.user_ns["why"] == "Hmm, owls."
+    (kept,) = captured.final_outputs()
+    assert kept["data"]["text/plain"] == "Owls hunt at night."
+    assert log_rows(log_path)[0]["answer"] == "Owls hunt at night."
+
+
 def test_hidden_thinking_is_still_logged(
     http: InteractiveShell, server: StreamServer, log_path: Path
 ) -> None:
@@ -91,6 +116,19 @@ def test_missing_usage_is_said_to_be_counted(http: InteractiveShell, server: Str
     assert result.success
     (kept,) = captured.final_outputs()
     assert "7 tokens (counted, not reported)" in saved(kept["data"]).answers[0].footer
+
+
+def test_a_notebook_chatopenai_without_usage_says_it_was_counted(
+    http: InteractiveShell, server: StreamServer
+) -> None:
+    server.configure(tokens=6, usage=False)
+    http.user_ns["local"] = ChatOpenAI(
+        model="qwen3", base_url=server.base_url, api_key=SecretStr("sk-local"), max_retries=0
+    ).bind_tools([owl_count])
+    result, captured = run(http, "%%stream -m local\nHi")
+    assert result.success, result.error_in_exec
+    (kept,) = captured.final_outputs()
+    assert "6 tokens (counted, not reported)" in saved(kept["data"]).answers[0].footer
 
 
 def test_a_refused_parameter_is_named_in_one_line(
@@ -130,6 +168,12 @@ def test_a_notebook_chatopenai_on_another_server_gets_the_limit_it_reads(
     # Without --max-tokens nothing is added; OpenAI's own API never gets max_tokens.
     assert run(http, "%%stream -m local -o whole\nOwls?")[0].success
     assert "max_tokens" not in server.completion_requests[-1].body
+    # Bound to tools (the README's example), the model inside the binding is what counts.
+    http.user_ns["tools"] = http.user_ns["local"].bind_tools([owl_count])
+    assert run(http, "%%stream -m tools --max-tokens 5 -o bound\nOwls?")[0].success
+    body = server.completion_requests[-1].body
+    assert (body.get("max_tokens"), body["tools"][0]["function"]["name"]) == (5, "owl_count")
+    assert http.user_ns["bound"] == "".join(generate_reply(5))
     http.user_ns["hosted"] = ChatOpenAI(model="o3-mini", api_key=SecretStr("sk-x"))
     resolved = resolve_model(ModelSettings(name="hosted", max_tokens=7), http.user_ns)
     assert "extra_body" not in getattr(resolved.runnable, "kwargs", {})
