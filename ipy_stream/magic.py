@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import shutil
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -163,8 +165,16 @@ class StreamMagics(StreamSettings, Magics):
             print(text)
             return
         with kernel_stays_busy(self.shell):
-            request = self._request(line, cell)
+            args = self._arguments(line)
+            thread: str | None = args.chat
+            if thread is not None:  # before its history is read: one run per conversation
+                try:
+                    self.chats.claim(thread)
+                except PromptError as exc:
+                    raise UsageError(str(exc)) from None
+            run: Run | None = None
             try:
+                request = self._request(args, cell)
                 run = Run(
                     request,
                     self._output_maker(request),
@@ -173,12 +183,20 @@ class StreamMagics(StreamSettings, Magics):
                     log_path=self.log_path if self.log_enabled else None,
                     on_log_error=self._warn_log_error,
                 )
-            except PromptError as exc:
-                raise UsageError(str(exc)) from None
-            if request.background:
-                run.execute_in_background()
-            else:
-                run.execute()
+                if request.background:
+                    run.execute_in_background()
+                else:
+                    run.execute()
+            except BaseException:
+                # Refused, failed or interrupted at any moment: the run still ends once
+                # (a no-op when it has), and the conversation is free again.
+                if run is not None:
+                    run.stop()
+                    with suppress(Exception):
+                        run.finish()
+                elif thread is not None:
+                    self.chats.release(thread)
+                raise
 
     def _namespace(self) -> dict[str, Any]:
         if self.shell is None:  # pragma: no cover - magics are always registered on a shell
@@ -186,8 +204,8 @@ class StreamMagics(StreamSettings, Magics):
         namespace: dict[str, Any] = self.shell.user_ns
         return namespace
 
-    def _request(self, line: str, cell: str) -> StreamRequest:
-        """The checked request, or a one-line UsageError (nothing is sent)."""
+    def _arguments(self, line: str) -> argparse.Namespace:
+        """The cell's options, or a one-line UsageError."""
         try:
             argv = shlex.split(line)
         except ValueError as exc:
@@ -195,10 +213,14 @@ class StreamMagics(StreamSettings, Magics):
             raise UsageError(f"%%stream {line.strip()}: {reason} (check the quotes).") from None
         parser = self.stream.parser
         try:
-            args = parser.parse_args(argv)
+            args: argparse.Namespace = parser.parse_args(argv)
         except UsageError as exc:
             options = [name for action in parser._actions for name in action.option_strings]
             raise UsageError(explain_arguments(str(exc), options)) from None
+        return args
+
+    def _request(self, args: argparse.Namespace, cell: str) -> StreamRequest:
+        """The checked request, or a one-line UsageError (nothing is sent)."""
         defaults = self.defaults(os.environ)
         history = self.chats.messages(args.chat) if args.chat is not None else []
         try:

@@ -144,23 +144,31 @@ def build_request(
         )
     settings = _settings(options, defaults)
     calls = []
-    for name in names:
-        model = resolve_model(settings(name), namespace)
-        _check_applied(options, name, model)
-        params = {
-            **{key: model.applied.get(key) for key in _TUNABLE},
-            "thread": options.chat,
-            "background": options.bg,
-        }
-        calls.append(
-            ModelCall(
-                name=name,
-                model=model,
-                chain=build_chain(template, model.runnable),
-                params=MappingProxyType(params),
-                explain=_explainer(name, model, defaults.api_key, tuple(context.images)),
+    models: list[ResolvedModel] = []
+    try:
+        for name in names:
+            model = resolve_model(settings(name), namespace)
+            models.append(model)
+            _check_applied(options, name, model)
+            params = {
+                **{key: model.applied.get(key) for key in _TUNABLE},
+                "thread": options.chat,
+                "background": options.bg,
+            }
+            calls.append(
+                ModelCall(
+                    name=name,
+                    model=model,
+                    chain=build_chain(template, model.runnable),
+                    params=MappingProxyType(params),
+                    explain=_explainer(name, model, defaults.api_key, tuple(context.images)),
+                )
             )
-        )
+    except BaseException:  # refused: the clients already made are not left open
+        for model in models:
+            if model.close is not None:
+                model.close()
+        raise
     return StreamRequest(
         calls=tuple(calls),
         inputs=MappingProxyType(inputs),
@@ -181,6 +189,10 @@ def _check(options: Options) -> None:
     for flag, name in (("-o", options.out), ("--reasoning-out", options.reasoning_out)):
         if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
             raise PromptError(f"{flag} {name}: not a valid variable name.")
+    if options.out is not None and options.out == options.reasoning_out:
+        raise PromptError(
+            f"-o and --reasoning-out both name '{options.out}': give the thinking another name."
+        )
     if options.timeout is not None and not (math.isfinite(options.timeout) and options.timeout > 0):
         raise PromptError("--timeout must be a positive number of seconds.")
     if options.temperature is not None and not math.isfinite(options.temperature):

@@ -83,7 +83,8 @@ class Run:
     ``make_output(on_stop)`` builds the cell's output (live views, then the final
     output); ``on_stop`` is the Stop button's action for background runs.
     ``log_path`` None turns the run log off; ``on_log_error`` hears why it could
-    not be written. Raises PromptError if the request's conversation is busy.
+    not be written. The caller claims the request's conversation
+    (:meth:`Chats.claim`) before reading its history; finishing frees it.
     """
 
     def __init__(
@@ -110,8 +111,6 @@ class Run:
         self.ended = threading.Event()
         """Set once the run has finished: variables, output and log are in place."""
         self.outcomes: list[Outcome] = []
-        if request.thread is not None:
-            chats.claim(request.thread)
 
     # -- the whole run ------------------------------------------------------------------
 
@@ -128,11 +127,6 @@ class Run:
 
     def execute_in_background(self) -> None:
         """Start the streams, and wait and finish on another thread; return at once."""
-        try:
-            self.start()
-        except BaseException:
-            self.finish()
-            raise
 
         def wait_and_finish() -> None:
             try:
@@ -140,7 +134,13 @@ class Run:
             finally:
                 self.finish()
 
-        start_thread(wait_and_finish, "ipy-stream-background")
+        with interrupts_stop(self.stop):
+            try:
+                self.start()
+            except BaseException:
+                self.finish()
+                raise
+            start_thread(wait_and_finish, "ipy-stream-background")
 
     # -- the steps ----------------------------------------------------------------------
 

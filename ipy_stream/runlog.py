@@ -199,10 +199,14 @@ class RunLog:
         )
         args: list[Any] = []
         if search:
-            query += " WHERE messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
-            # The messages are stored as JSON: look for the text as JSON writes it there.
-            in_json = json.dumps(search, ensure_ascii=False)[1:-1]
-            args += [_like(in_json), _like(search)]
+            # The messages are stored as JSON: look in their texts only, never in the
+            # keys and roles around them.
+            query += (
+                " WHERE answer LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_tree(messages)"
+                " AS node WHERE node.type = 'text' AND node.key IN ('content', 'text')"
+                " AND node.atom LIKE ? ESCAPE '\\')"
+            )
+            args += [_like(search), _like(search)]
         query += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         with self._lock, self._connect() as connection:

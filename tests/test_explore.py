@@ -314,6 +314,19 @@ def test_percent_stream_log_finds_prompts_with_quotes_backslashes_and_newlines(
     assert found.prompt.startswith('What does "C:\\temp" mean?')
 
 
+def test_percent_stream_log_searches_what_was_said_not_how_it_is_stored(
+    ip: InteractiveShell, fake: RecordingChatModel, log_path: Path
+) -> None:
+    fake.reply = "fine"
+    ip.user_ns["model"] = fake
+    run(ip, "%%stream -m model -s 'Be brief.'\nOwls?")
+    run(ip, "%%stream -m model\nWhich user roles exist?")
+    for search, found in [("user", 1), ("role", 1), ("content", 0), ("brief", 1), ("Owls", 1)]:
+        rows = RunLog(log_path).recent(search=search)
+        assert len(rows) == found, (search, rows)
+    assert "Owls?" not in run(ip, "%stream log user")[1].stdout
+
+
 def test_percent_stream_log_on_a_file_that_is_not_a_run_log_says_so_in_one_line(
     ip: InteractiveShell, log_path: Path
 ) -> None:

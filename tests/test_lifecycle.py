@@ -182,6 +182,79 @@ def test_a_second_run_on_a_busy_conversation_is_refused_and_turns_stay_in_order(
     assert [m.text for m in second.calls[0]] == ["First question", "w0 w1 ", "Second question"]
 
 
+def test_a_conversation_is_never_read_while_its_background_run_may_still_add_a_turn(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = GatedChatModel(before=1, words=2)
+    second = RecordingChatModel(reply="Second answer.")
+    ip.user_ns.update(m=first, n=second)
+    assert run(ip, "%%stream -m m -c --bg\nFirst question")[0].success
+    first.waiting.wait(10)
+    read = Chats.messages
+
+    def the_first_run_ends_while_this_is_read(self: Chats, thread: str) -> list[BaseMessage]:
+        history = read(self, thread)
+        first.gate.set()
+        wait_until(lambda: not background_threads())
+        return history
+
+    monkeypatch.setattr(Chats, "messages", the_first_run_ends_while_this_is_read)
+    result, _ = run(ip, "%%stream -m n -c\nSecond question")
+    # Refused while the first run could still add its turn; never sent without it.
+    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
+    assert second.calls == []
+    monkeypatch.undo()
+    first.gate.set()
+    wait_until(lambda: not background_threads())
+    assert run(ip, "%%stream -m n -c\nSecond question")[0].success
+    assert [m.text for m in second.calls[0]] == ["First question", "w0 w1 ", "Second question"]
+
+
+def test_an_interrupt_as_a_background_run_starts_still_ends_it_and_frees_its_conversation(
+    ip: InteractiveShell, log_path: Path, monkeypatch: pytest.MonkeyPatch, sigint_raises: None
+) -> None:
+    import ipy_stream.run
+
+    start_thread = ipy_stream.run.start_thread
+
+    def interrupted_first(target: Any, name: str) -> threading.Thread:
+        if name == "ipy-stream-background":
+            signal.raise_signal(signal.SIGINT)  # handled before the next line runs
+        return start_thread(target, name)
+
+    monkeypatch.setattr(ipy_stream.run, "start_thread", interrupted_first)
+    ip.user_ns["m"] = GatedChatModel(before=2, words=4)
+    result, _ = run(ip, "%%stream -m m -c --bg -o answer\nFirst question")
+    assert result.success, result.error_in_exec
+    ip.user_ns["m"].gate.set()
+    wait_until(lambda: not background_threads())
+    assert [r["status"] for r in log_rows(log_path)] == ["interrupted"]
+    assert isinstance(ip.user_ns["answer"], str)
+    monkeypatch.undo()
+    ip.user_ns["n"] = RecordingChatModel(reply="Fine.")
+    assert run(ip, "%%stream -m n -c\nAgain")[0].success
+
+
+def test_an_interrupt_while_the_request_is_built_frees_the_conversation(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, sigint_raises: None
+) -> None:
+    import ipy_stream.magic
+
+    build = ipy_stream.magic.build_request
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(ipy_stream.magic, "build_request", interrupted)
+    ip.user_ns["n"] = RecordingChatModel(reply="Fine.")
+    result, _ = run(ip, "%%stream -m n -c\nHi")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    monkeypatch.undo()
+    assert run(ip, "%%stream -m n -c\nHi again")[0].success
+    assert ip.user_ns["n"].calls[-1][-1].text == "Hi again"
+
+
 def _live_widgets() -> int:
     return len(_instances)
 
@@ -213,9 +286,9 @@ def test_widgets_do_not_pile_up_over_many_runs_of_every_kind(
         return _live_widgets()
 
     before = _live_widgets()
-    after_50 = rounds(9)  # 54 runs
-    after_100 = rounds(8)
-    assert after_100 == after_50
+    after_25 = rounds(25)  # 25 runs of each kind
+    after_50 = rounds(25)  # 50 of each
+    assert after_50 == after_25
     assert after_50 - before <= 10 * 12  # the last ten runs' widgets, at most a dozen each
 
 
@@ -240,6 +313,9 @@ def test_every_http_client_is_closed_when_its_run_ends(
         "%%stream -m gpt-4o-mini --bg\nHi",
     ]:
         assert run(ip, cell)[0].success
+    # Refused after the first model was made: its client is closed too.
+    result, _ = run(ip, "%%stream -m gpt-4o-mini,demo --timeout 5\nHi")
+    assert isinstance(result.error_in_exec, UsageError)
     wait_until(lambda: not background_threads())
-    assert len(made) == 4
+    assert len(made) == 5
     assert all(client.is_closed for client in made)

@@ -84,6 +84,7 @@ def test_a_timeout_a_model_cannot_apply_is_refused_not_ignored(model: str, says:
         (Options(model="a,,b"), "a model name is empty"),
         (Options(model="demo,demo"), "a model is named twice"),
         (Options(model="demo,x", chat="t"), "-c continues one conversation"),
+        (Options(out="a", reasoning_out="a"), "-o and --reasoning-out both name 'a'"),
     ],
 )
 def test_bad_options_are_one_line_and_build_nothing(options: Options, says: str) -> None:
