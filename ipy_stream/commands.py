@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ipy_stream.chats import DEFAULT_THREAD, Chats
-from ipy_stream.errors import PromptError, clause
+from ipy_stream.errors import PromptError, clause, sentence
 from ipy_stream.reports import SUBCOMMANDS, format_history, format_log, format_rows
 from ipy_stream.runlog import RunLog
 
@@ -49,9 +49,9 @@ def line_command(line: str, *, chats: Chats, log_path: str, width: int, configur
                 "point %config StreamMagics.log_path at another file."
             ) from None
         return format_log(runs, log_path, search, width=width)
-    raise PromptError(
-        f"%stream {command}: unknown command. Use history, reset or log; %stream alone lists them."
-    )
+    close = difflib.get_close_matches(command, ["history", "reset", "log"], n=1, cutoff=0.5)
+    hint = f"did you mean %stream {close[0]}?" if close else "use history, reset or log"
+    raise PromptError(f"%stream {command}: unknown command ({hint}); %stream alone lists them.")
 
 
 def configuration_report(rows: Sequence[tuple[str, object]], threads: Sequence[str]) -> str:
@@ -83,11 +83,21 @@ def _log_arguments(words: list[str]) -> tuple[int, str | None]:
     return limit, " ".join(terms) or None
 
 
+_KINDS = {"float": "a number, such as 0.2", "int": "a whole number, such as 500"}
+
+
 def explain_arguments(message: str, options: Sequence[str]) -> str:
-    """argparse's complaint about unknown arguments, saying which and what was meant."""
+    """argparse's complaint as one sentence: which option, what it takes or what was meant."""
+    value = re.match(r"argument (\S+): invalid (float|int) value: (.*)", message)
+    if value is not None:
+        flags, kind, given = value.groups()
+        return f"%%stream: {flags} takes {_KINDS[kind]}, not {given}."
+    missing = re.match(r"argument (\S+): expected one argument", message)
+    if missing is not None:
+        return f"%%stream: {missing.group(1)} needs a value (%%stream? says what each takes)."
     match = re.match(r"unrecognized arguments: (\S+)", message)
     if match is None:
-        return message
+        return sentence(f"%%stream: {message}")
     word = match.group(1)
     if not word.startswith("-"):
         return f"%%stream: unexpected {word!r}; options start with - (%%stream? lists them)."

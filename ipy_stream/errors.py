@@ -12,6 +12,7 @@ Two kinds leave this package:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 __all__ = [
@@ -154,9 +155,9 @@ def describe_error(
         if param is not None:
             return describe_refused(param, model)
     if isinstance(exc, openai.APIStatusError):
-        status = _status_of(exc)
-        detail = _first_line(getattr(exc, "message", "") or str(exc))
-        return sentence(f"The model server{where} answered HTTP {status}: {detail}")
+        return sentence(
+            f"The model server{where} answered HTTP {_status_of(exc)}: {_server_said(exc)}"
+        )
     if isinstance(exc, openai.APIError):
         return sentence(
             f"The model server{where} sent a response that could not be read: {_cause(exc)}"
@@ -167,6 +168,19 @@ def describe_error(
             "was stopped; the text received before it is kept."
         )
     return sentence(f"{type(exc).__name__}: {_first_line(str(exc)) or 'the stream failed'}")
+
+
+def _server_said(exc: BaseException) -> str:
+    """The server's own message: the ``message`` of its JSON error body, else the SDK's
+    text without its ``Error code: 500 -`` prefix (the status is said already)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        said = inner.get("message") if isinstance(inner, dict) else inner
+        if isinstance(said, str) and said.strip():
+            return _first_line(said)
+    text = getattr(exc, "message", "") or str(exc)
+    return _first_line(re.sub(r"^Error code: \d+\s*-\s*", "", text))
 
 
 def _cause(exc: BaseException) -> str:

@@ -288,6 +288,12 @@ def test_view_bug_shows_a_traceback_not_a_model_failure(
         ("--sytem hi", "%%stream: unknown option --sytem; did you mean --system?"),
         ("--zzz", "%%stream: unknown option --zzz; %%stream? lists the options."),
         ("gpt-4o", "%%stream: unexpected 'gpt-4o'; options start with - (%%stream? lists them)."),
+        ("-t hot", "%%stream: -t/--temperature takes a number, such as 0.2, not 'hot'."),
+        (
+            "--max-tokens 2.5",
+            "%%stream: --max-tokens takes a whole number, such as 500, not '2.5'.",
+        ),
+        ("-o", "%%stream: -o/--out needs a value (%%stream? says what each takes)."),
     ],
 )
 def test_a_mistyped_option_is_named_with_the_closest_one(
@@ -298,6 +304,22 @@ def test_a_mistyped_option_is_named_with_the_closest_one(
     assert isinstance(result.error_in_exec, UsageError)
     assert str(result.error_in_exec) == said
     assert fake.calls == [], "nothing is sent"
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("hist", "%stream hist: unknown command (did you mean %stream history?); %stream alone"),
+        ("lgo", "%stream lgo: unknown command (did you mean %stream log?); %stream alone"),
+        ("zap", "%stream zap: unknown command (use history, reset or log); %stream alone"),
+    ],
+)
+def test_a_mistyped_command_is_named_with_the_closest_one(
+    ip: InteractiveShell, line: str, said: str
+) -> None:
+    result, _ = run(ip, f"%stream {line}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec).startswith(said)
 
 
 def test_the_help_reads_as_plain_text(ip: InteractiveShell) -> None:

@@ -349,6 +349,37 @@ def test_error_messages_read_as_sentences_without_doubled_punctuation(
 
 
 @pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (
+            status_error(
+                500,
+                "Error code: 500 - {'error': {'message': 'boom'}}",
+                {"error": {"message": "The engine overheated."}},
+            ),
+            "answered HTTP 500: The engine overheated.",
+        ),
+        (
+            status_error(
+                502, "Error code: 502 - {'message': 'upstream down'}", {"message": "upstream down"}
+            ),
+            "answered HTTP 502: upstream down.",
+        ),
+        (
+            status_error(503, "Error code: 503 - busy", None),
+            "answered HTTP 503: busy.",
+        ),
+    ],
+)
+def test_an_http_error_says_its_status_once_and_what_the_server_said(
+    exc: BaseException, said: str
+) -> None:
+    message = describe_error(exc, model="gpt-4o", base_url=BASE_URL)
+    assert message.endswith(said), message
+    assert "Error code" not in message
+
+
+@pytest.mark.parametrize(
     ("exc", "tokens"),
     [pytest.param(exc, tokens, id=name) for name, exc, tokens in EXCEPTIONS[:5]],
 )
