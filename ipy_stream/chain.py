@@ -20,6 +20,7 @@ from ipy_stream.prompt import Prompt
 
 __all__ = [
     "HISTORY",
+    "SHOWN",
     "build_chain",
     "build_template",
     "message_dicts",
@@ -84,16 +85,30 @@ def build_chain(template: ChatPromptTemplate, model: Runnable[Any, Any]) -> Runn
     return template | model
 
 
+SHOWN = "ipy_stream_shown"
+"""A kept message's ``response_metadata`` key: label -> the table or text it stands for,
+so ``%stream history`` shows ``[table: df, 50 of 10,000 rows]``, not the whole table."""
+
+
 def turn_messages(
-    prompt: Prompt, inputs: Mapping[str, Any], images: Mapping[str, ImagePart] | None = None
+    prompt: Prompt,
+    inputs: Mapping[str, Any],
+    images: Mapping[str, ImagePart] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[BaseMessage]:
-    """This cell's own messages, filled, without system messages (what a chat keeps)."""
+    """This cell's own messages, filled, without system messages (what a chat keeps).
+    ``labels`` maps each table or shortened value's text to its label."""
     own = Prompt(
         messages=tuple(m for m in prompt.messages if m[0] != "system"), variables=prompt.variables
     )
     if not own.messages:
         return []
-    return build_template(own, images=images).format_messages(**inputs)
+    messages = build_template(own, images=images).format_messages(**inputs)
+    for message in messages:
+        shown = {label: text for text, label in (labels or {}).items() if text in message.text}
+        if shown:
+            message.response_metadata[SHOWN] = shown
+    return messages
 
 
 def sent_chars(messages: Sequence[BaseMessage]) -> int:

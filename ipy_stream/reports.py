@@ -9,6 +9,7 @@ from functools import cache
 from langchain_core.messages import BaseMessage
 from markdown_it import MarkdownIt
 
+from ipy_stream.chain import SHOWN
 from ipy_stream.cost import format_cost
 from ipy_stream.runlog import LoggedRun
 
@@ -55,7 +56,11 @@ def format_history(thread: str, messages: Sequence[BaseMessage], others: Sequenc
         mark = ""
         if message.response_metadata.get("ipy_stream_status") == "interrupted":
             mark = " (interrupted)"
-        lines += ["", f"[{role}]{mark}", message.text]
+        text = message.text
+        for label, sent in message.response_metadata.get(SHOWN, {}).items():
+            # A table is named, not printed: with the line break that ends it, if it is there.
+            text = text.replace(sent, label).replace(sent.rstrip("\n"), label)
+        lines += ["", f"[{role}]{mark}", text]
     return "\n".join(lines)
 
 

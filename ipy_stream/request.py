@@ -130,7 +130,10 @@ def build_request(
     try:
         filled = template.format_messages(**inputs)
         sent = message_dicts(filled)
-        turn = turn_messages(prompt, inputs, context.images) if options.chat is not None else []
+        labels = {inputs[a.name]: a.label for a in context.attachments if a.kind != "image"}
+        turn = []
+        if options.chat is not None:
+            turn = turn_messages(prompt, inputs, context.images, labels)
     except (ValueError, TypeError, KeyError) as exc:
         raise PromptError(sentence(f"The prompt could not be filled: {exc}")) from None
     total = sent_chars(filled)

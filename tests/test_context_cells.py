@@ -197,12 +197,18 @@ def test_history_names_the_attachments_and_later_turns_resend_the_image(
 ) -> None:
     run(data_ns, "%%stream -m model -c\nWhat is in {fig}?")
     run(data_ns, "%%stream -m model -c\nAnd the colours?")
+    run(data_ns, "%%stream -m model -c\nAnd in {df}?")
     _, shown = run(data_ns, "%stream history")
     assert "What is in [image: fig, 640×480]?" in shown.stdout
     assert "iVBORw0KGgo" not in shown.stdout
+    # A table is named by its label, not printed whole; the model still gets all of it.
+    assert "And in [table: df, 50 of 10,000 rows]?" in shown.stdout
+    assert "|" not in shown.stdout
     second = fake.calls[1]
     assert [m.type for m in second] == ["human", "ai", "human"]
     assert any(isinstance(p, dict) and p.get("type") == "image" for p in second[0].content)
+    run(data_ns, "%%stream -m model -c\nThanks.")
+    assert "| 9999 |" in fake.calls[3][4].text
 
 
 def test_the_demo_model_says_what_it_was_sent(data_ns: InteractiveShell) -> None:
