@@ -102,14 +102,19 @@ def _kept(count: int, keep: int) -> list[int | None]:
     return [*range(head), None, *range(count - (keep - head), count)]
 
 
+def _text(value: Any) -> str:
+    """A value as text: floats to 10 digits, a MultiIndex label's parts joined."""
+    if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", "") == "f":
+        return format(float(value), ".10g")
+    if isinstance(value, tuple):
+        return ", ".join(_text(part) for part in value)
+    return str(value)
+
+
 def _cell(value: Any) -> tuple[str, bool]:
     """A value as a Markdown table cell (on one line, at most :data:`CELL_CHARS`
-    characters then ``…``, ``|`` escaped, floats to 10 digits), and whether it was cut."""
-    if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", "") == "f":
-        text = format(float(value), ".10g")
-    else:
-        text = str(value)
-    text = " ".join(text.split())
+    characters then ``…``, ``|`` escaped), and whether it was cut."""
+    text = " ".join(_text(value).split())
     cut = len(text) > CELL_CHARS
     if cut:
         text = text[:CELL_CHARS] + GAP
@@ -183,7 +188,7 @@ def _frame(frame: Any, library: str, limits: Limits) -> Excerpt:
             cell=lambda r, c: frame.iat[r, c],
             column_name=lambda c: frame.columns[c],
             row_name=lambda r: frame.index[r],
-            index_title=_name(frame.index.name),
+            index_title=", ".join(_name(name) for name in frame.index.names),
         )
     else:  # polars has no index
         body, shown, counts = _grid(

@@ -246,6 +246,12 @@ def test_a_list_holding_itself_is_sent_as_python_writes_it() -> None:
     assert sent(loop) == "[1, [...]]"
 
 
+def test_a_multiindex_keeps_its_names_and_labels_read_as_written() -> None:
+    index = pd.MultiIndex.from_tuples([("x", 1), ("y|z", 2)], names=["group", "n"])
+    cells = table_cells(sent(pd.DataFrame({"v": [1.5, 2.0]}, index=index)))
+    assert cells == [["group, n", "v"], ["x, 1", "1.5"], ["y|z, 2", "2"]]
+
+
 def test_a_long_cell_keeps_its_start_and_the_note_says_so() -> None:
     frame = pd.DataFrame({"review": ["word " * 300, "short"]})
     text = sent(frame)
