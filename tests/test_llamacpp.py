@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ LIMIT = 12
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
-    """The real server for the whole session. Missing, it fails the tests in CI (where
-    ``make test`` installs it) and skips them elsewhere, naming what to do."""
+    """The real server for the whole session. Missing, it fails the tests where
+    ``make test`` installed it (its stamp is in the environment) or in CI, and skips
+    them elsewhere, naming what to do."""
     log = tmp_path_factory.mktemp("llamacpp") / "server.log"
     try:
         with LlamaCppServer(log) as server:
@@ -49,7 +51,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppS
             f"llama.cpp server not available: {exc}. `make test` installs it "
             "(pip install -e '.[llamacpp]')."
         )
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        installed = (Path(sys.prefix) / ".installed-llamacpp").exists()
+        if installed or os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(message)
         pytest.skip(message)
 
