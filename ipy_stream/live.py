@@ -191,8 +191,10 @@ class LiveMarkdown(anywidget.AnyWidget):
                 return
 
     def _tick(self) -> None:
-        """Refresh the progress footer once a second while no text arrives."""
-        if self._progress is None or time.monotonic() - self._footer_at < 1.0:
+        """Refresh the progress footer at least once a second while no text arrives
+        (this runs once per interval, so it is due an interval early)."""
+        due = 1.0 - self._interval
+        if self._progress is None or time.monotonic() - self._footer_at < due:
             return
         with self._send_lock:
             if self._finished:
