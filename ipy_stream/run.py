@@ -2,7 +2,7 @@
 
 A :class:`Run` takes a checked :class:`~ipy_stream.request.StreamRequest` and owns
 everything that follows: it starts one thread per model, waits, stops (the only
-place that stops streams: the kernel's interrupt, a Stop button and a stall all come
+place that stops streams: the kernel's interrupt and a Stop button both come
 here), and finishes **exactly once**, whatever happened: it sets ``-o``, ends the live
 views, adds the chat turn, shows the final output, closes the models' HTTP clients
 and writes the run log. Each of those steps runs even if an earlier one failed.
