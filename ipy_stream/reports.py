@@ -56,7 +56,7 @@ def format_history(thread: str, messages: Sequence[BaseMessage], others: Sequenc
         mark = ""
         if message.response_metadata.get("ipy_stream_status") == "interrupted":
             mark = " (interrupted)"
-        text = message.text
+        text = str(message.text)
         for label, sent in message.response_metadata.get(SHOWN, {}).items():
             # A table is named, not printed: with the line break that ends it, if it is there.
             text = text.replace(sent, label).replace(sent.rstrip("\n"), label)

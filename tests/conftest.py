@@ -4,6 +4,7 @@ the project's OpenAI-compatible test server. Helpers that tests call live in
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -28,6 +29,17 @@ def _isolated_environment(
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+@pytest.fixture
+def offline_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients built in the test process stay local: no base URL from the environment, no
+    tracing, no proxy for 127.0.0.1. Not for every test: kernels started in a test inherit
+    the environment, and langchain-openai warns in a cell about a proxy setting."""
+    for name in ("OPENAI_API_BASE", "LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
 @pytest.fixture
@@ -114,8 +126,15 @@ def panes(monkeypatch: pytest.MonkeyPatch) -> list[Panes]:
 
 
 @pytest.fixture
-def http(ip: InteractiveShell, server: StreamServer, secret_key: str) -> InteractiveShell:
-    """``ip`` talking to the test server with a fake key, showing the widget view."""
+def http(
+    ip: InteractiveShell,
+    server: StreamServer,
+    secret_key: str,
+    caplog: pytest.LogCaptureFixture,
+) -> InteractiveShell:
+    """``ip`` talking to the test server with a fake key, showing the widget view; the
+    WARNING log records a notebook would print under the cell are in ``caplog``."""
+    caplog.set_level(logging.WARNING)
     ip.run_line_magic("config", f"StreamMagics.base_url = {server.base_url!r}")
     ip.run_line_magic("config", "StreamMagics.view = 'widget'")
     return ip

@@ -1,16 +1,23 @@
 """Helpers the unit tests share: a fake chat model that records what it was asked, running a
-cell and capturing what it shows, reading the run log, and the background threads of runs."""
+cell and capturing what it shows, reading the run log, the background threads of runs, what a
+live widget sends, and the real OpenAI clients pointed at the project's test server.
+
+Fixtures are in ``tests/conftest.py``; test files import helpers from here, never from each
+other."""
 
 from __future__ import annotations
 
 import copy
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+import openai
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
@@ -18,6 +25,15 @@ from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMR
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from ipy_stream.live import LiveMarkdown
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+    from tests.openai_server import RequestRecord, StreamServer
 
 
 class RecordingChatModel(BaseChatModel):
@@ -188,3 +204,149 @@ class ScriptedChatModel(BaseChatModel):
             if self.gate is not None:
                 assert self.gate.acquire(timeout=30), "the test stopped releasing chunks"
             yield ChatGenerationChunk(message=copy.deepcopy(chunk))
+
+
+# -- what a live widget sends ------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Everything one widget sent, in order, as its ``_send`` (the one exit of custom
+    messages and state updates alike): ``("message", content)`` or ``("state", state)``
+    events, and the bytes Jupyter would put on the wire for them. Safe to read while the
+    widget's writer thread sends."""
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        wire = json.dumps(msg, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        with self.lock:
+            self.bytes += len(wire)
+            if msg["method"] == "custom":
+                self.events.append(("message", msg["content"]))
+            else:
+                self.events.append(("state", msg["state"]))
+
+    def _of(self, kind: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [content for sort, content in self.events if sort == kind]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The custom messages, in order."""
+        return self._of("message")
+
+    @property
+    def updates(self) -> list[dict[str, Any]]:
+        """The state updates, in order."""
+        return self._of("state")
+
+    @property
+    def footers(self) -> list[str]:
+        """Each footer sent, in a message or a state update, as a front end would show them."""
+        with self.lock:
+            return [content["footer"] for _, content in self.events if "footer" in content]
+
+    @property
+    def appends(self) -> list[dict[str, Any]]:
+        """The answer's append messages, resync answers left out."""
+        return [m for m in self.of_type("append") if not m.get("resync")]
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The custom messages of type ``kind`` (``append``, ``thinking``, ``tools``)."""
+        return [m for m in self.messages if m["type"] == kind]
+
+    def latest(self, trait: str) -> Any:
+        """The last value of ``trait`` sent in a state update (None if never)."""
+        values = [u[trait] for u in self.updates if trait in u]
+        return values[-1] if values else None
+
+    def text(self) -> str:
+        """The answer a front end that saw every message in order would hold (resets and
+        resync answers applied, by offset)."""
+        text = ""
+        for message in self.of_type("append"):
+            offset = message["offset"]
+            assert offset <= len(text), f"gap: offset {offset} after {len(text)} chars"
+            if message.get("reset"):
+                text = text[:offset]
+            text += message["text"][len(text) - offset :]
+        return text
+
+    def answer(self) -> str:
+        """The answer of the append messages, each of which must start where the one
+        before ended."""
+        text = ""
+        for message in self.of_type("append"):
+            assert message["offset"] == len(text), "appends leave in offset order"
+            text += message["text"]
+        return text
+
+    def thinking(self) -> str:
+        """The thinking a front end that saw every thinking message in order would hold."""
+        text = ""
+        for message in self.of_type("thinking"):
+            assert message["offset"] == len(text), "thinking messages leave in offset order"
+            text += message["text"]
+        return text
+
+
+def record_sends(widget: LiveMarkdown) -> Recorder:
+    """Record what ``widget`` sends from now on (it has a dummy comm outside a kernel)."""
+    recorder = Recorder()
+    widget._send = recorder
+    return recorder
+
+
+def recorded(**kwargs: Any) -> tuple[LiveMarkdown, Recorder]:
+    """A new LiveMarkdown (``kwargs``: its arguments) and what it sends."""
+    widget = LiveMarkdown(**kwargs)
+    return widget, record_sends(widget)
+
+
+def from_front_end(widget: LiveMarkdown, content: Any) -> None:
+    """What a front end's custom message (``content``) does when it reaches the kernel."""
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+    )
+
+
+# -- the real clients, pointed at the project's test server ------------------------------
+
+API_KEY = "test-key"
+MODEL = "gpt-4o-mini"
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+
+
+def make_client(server: StreamServer, **kwargs: Any) -> openai.OpenAI:
+    """The real openai client pointed at *server*, no retries unless asked."""
+    kwargs.setdefault("max_retries", 0)
+    return openai.OpenAI(base_url=server.base_url, api_key=API_KEY, **kwargs)
+
+
+def make_chat(server: StreamServer, **kwargs: Any) -> ChatOpenAI:
+    """The real ChatOpenAI pointed at *server*, no retries unless asked."""
+    kwargs.setdefault("max_retries", 0)
+    return ChatOpenAI(base_url=server.base_url, api_key=SecretStr(API_KEY), model=MODEL, **kwargs)
+
+
+def open_stream(client: openai.OpenAI, **kwargs: Any) -> openai.Stream[ChatCompletionChunk]:
+    """Start a streamed chat completion of :data:`USER`."""
+    stream = client.chat.completions.create(model=MODEL, messages=USER, stream=True, **kwargs)
+    return cast("openai.Stream[ChatCompletionChunk]", stream)
+
+
+def content_of(chunk: ChatCompletionChunk) -> str | None:
+    """The delta content of a chunk, or None when it has no choice/content."""
+    if not chunk.choices:
+        return None
+    return chunk.choices[0].delta.content
+
+
+def only_completion(server: StreamServer) -> RequestRecord:
+    """The single chat completion record (asserts there is exactly one)."""
+    records = server.completion_requests
+    assert len(records) == 1, records
+    return records[0]

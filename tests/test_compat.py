@@ -20,7 +20,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from langchain_core.runnables import Runnable
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from ipy_stream.compat import (
@@ -32,31 +31,21 @@ from ipy_stream.compat import (
 )
 from tests.openai_server import (
     Knobs,
-    RequestRecord,
     StreamServer,
     generate_reply,
     remote_configure,
     remote_reset,
     tokenize,
 )
+from tests.support import API_KEY, MODEL, USER, make_chat, make_client, only_completion, open_stream
 
 if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletionChunk
 
-API_KEY = "test-key"
-MODEL = "gpt-4o-mini"
-USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+pytestmark = pytest.mark.usefixtures("offline_clients")
+
 THINKING = "The user greets me, so I greet them back."
 ANSWER = "Hello! How can I help?"
-
-
-@pytest.fixture(autouse=True)
-def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep clients local: no base URL from the environment, no tracing, no proxy."""
-    for name in ("OPENAI_API_BASE", "LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
 class ChunkRecorder(BaseCallbackHandler):
@@ -97,12 +86,6 @@ def compat(server: StreamServer, **kwargs: Any) -> CompatChatOpenAI:
     )
 
 
-def plain(server: StreamServer, **kwargs: Any) -> ChatOpenAI:
-    """Plain ChatOpenAI pointed at *server*, no retries."""
-    kwargs.setdefault("max_retries", 0)
-    return ChatOpenAI(base_url=server.base_url, api_key=SecretStr(API_KEY), model=MODEL, **kwargs)
-
-
 def stream(model: Runnable[Any, Any]) -> tuple[ChunkRecorder, list[BaseMessageChunk]]:
     """Stream "hi" through *model*; what the callback saw and the chunks it yielded."""
     recorder = ChunkRecorder()
@@ -116,12 +99,6 @@ def merged(chunks: list[BaseMessageChunk]) -> AIMessageChunk:
         total += chunk
     assert isinstance(total, AIMessageChunk)
     return total
-
-
-def only_completion(server: StreamServer) -> RequestRecord:
-    records = server.completion_requests
-    assert len(records) == 1, records
-    return records[0]
 
 
 def sent_body(server: StreamServer) -> dict[str, Any]:
@@ -149,7 +126,7 @@ def test_streamed_reasoning_reaches_the_chunks_and_the_answer_is_unchanged(
     server: StreamServer, field: str
 ) -> None:
     server.configure(text=ANSWER, reasoning=THINKING, reasoning_field=field, rate=0)
-    before, _ = stream(plain(server))
+    before, _ = stream(make_chat(server))
     server.reset()
     server.configure(text=ANSWER, reasoning=THINKING, reasoning_field=field, rate=0)
 
@@ -204,7 +181,7 @@ def test_plain_chatopenai_limit_is_ignored_by_a_server_that_reads_max_tokens(
 ) -> None:
     """The bug: ChatOpenAI sends only max_completion_tokens, which llama.cpp ignores."""
     server.configure(tokens=40, rate=0, limit_param="max_tokens")
-    recorder, _ = stream(plain(server, max_completion_tokens=12))
+    recorder, _ = stream(make_chat(server, max_completion_tokens=12))
     assert limit_fields(sent_body(server)) == {"max_completion_tokens": 12}
     assert recorder.answer == "".join(generate_reply(40))
 
@@ -486,9 +463,9 @@ def test_describe_refused(param: str, model: str, line: str) -> None:
 # --------------------------------------------------------------------------- server knobs
 
 
-def open_stream(server: StreamServer, **kwargs: Any) -> list[ChatCompletionChunk]:
-    client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-    return list(client.chat.completions.create(model=MODEL, messages=USER, stream=True, **kwargs))
+def streamed(server: StreamServer, **kwargs: Any) -> list[ChatCompletionChunk]:
+    """Every chunk of a streamed chat completion from *server*."""
+    return list(open_stream(make_client(server), **kwargs))
 
 
 def thought_of(chunk: ChatCompletionChunk, field: str) -> str | None:
@@ -564,7 +541,7 @@ def test_new_knobs_over_http(server: StreamServer) -> None:
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_server_streams_reasoning_before_the_answer(server: StreamServer, field: str) -> None:
     server.configure(reasoning=THINKING, reasoning_field=field, text=ANSWER, rate=0)
-    chunks = open_stream(server)
+    chunks = streamed(server)
     thoughts = [thought_of(c, field) for c in chunks]
     answer_at = [i for i, c in enumerate(chunks) if c.choices and c.choices[0].delta.content]
     assert [t for t in thoughts if t] == tokenize(THINKING)
@@ -579,13 +556,13 @@ def test_server_streams_reasoning_before_the_answer(server: StreamServer, field:
 def test_the_limit_covers_reasoning_first(server: StreamServer) -> None:
     thinking = len(tokenize(THINKING))
     server.configure(reasoning=THINKING, text=ANSWER, rate=0)
-    chunks = open_stream(server, max_tokens=thinking - 2)
+    chunks = streamed(server, max_tokens=thinking - 2)
     thoughts = [t for c in chunks if (t := thought_of(c, "reasoning_content"))]
     assert thoughts == tokenize(THINKING)[: thinking - 2]
     assert answer_of(chunks) == []
     assert chunks[-1].choices[0].finish_reason == "length"
 
-    chunks = open_stream(server, max_tokens=thinking + 2)
+    chunks = streamed(server, max_tokens=thinking + 2)
     assert answer_of(chunks) == tokenize(ANSWER)[:2]
     assert chunks[-1].choices[0].finish_reason == "length"
 
@@ -605,19 +582,18 @@ def test_limit_param_picks_the_field_honoured(
     server: StreamServer, limit_param: str, sent: dict[str, int], limited: bool
 ) -> None:
     server.configure(tokens=10, rate=0, limit_param=limit_param)
-    chunks = open_stream(server, **sent)
+    chunks = streamed(server, **sent)
     assert answer_of(chunks) == generate_reply(3 if limited else 10)
     assert chunks[-1].choices[0].finish_reason == ("length" if limited else "stop")
 
 
 def test_usage_knob_drops_the_usage_chunk_but_not_the_reply(server: StreamServer) -> None:
     server.configure(tokens=4, rate=0, usage=False)
-    chunks = open_stream(server, stream_options={"include_usage": True})
+    chunks = streamed(server, stream_options={"include_usage": True})
     assert answer_of(chunks) == generate_reply(4)
     assert all(c.usage is None and c.choices for c in chunks)
 
-    client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-    completion = client.chat.completions.create(model=MODEL, messages=USER)
+    completion = make_client(server).chat.completions.create(model=MODEL, messages=USER)
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 4
 
@@ -645,8 +621,8 @@ def test_refused_params_answer_openai_400_and_do_not_count_as_failures(
     }
     # The injected failure is still pending: it comes next, then the normal reply.
     with pytest.raises(openai.InternalServerError):
-        open_stream(server)
-    assert answer_of(open_stream(server)) == generate_reply(Knobs().tokens)
+        streamed(server)
+    assert answer_of(streamed(server)) == generate_reply(Knobs().tokens)
     first = server.completion_requests[0]
     assert (first.status, first.completed) == (400, False)
     assert first.error is not None and "temperature" in first.error

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,14 @@ from langchain_core.runnables import RunnableLambda
 from ipy_stream.panes import Panes
 from ipy_stream.runlog import RunLog
 from tests.saved_output import saved
-from tests.support import RecordingChatModel, background_threads, log_rows, run, wait_until
+from tests.support import (
+    RecordingChatModel,
+    ScriptedChatModel,
+    background_threads,
+    log_rows,
+    run,
+    wait_until,
+)
 
 
 class SlowModel(RecordingChatModel):
@@ -192,12 +198,15 @@ def test_bad_model_lists_are_usage_errors(
 
 def test_background_run_returns_at_once_and_sets_out_when_done(ip: InteractiveShell) -> None:
     ip.run_line_magic("config", "StreamMagics.view = 'widget'")
-    ip.user_ns["slow"] = SlowModel(reply="word " * 20, delay=0.02)
-    started = time.monotonic()
-    result, captured = run(ip, "%%stream -m slow --bg -o essay\nWrite")
+    gate = threading.Semaphore(0)
+    words = [AIMessageChunk(content="word ") for _ in range(20)]
+    ip.user_ns["held"] = ScriptedChatModel(chunks=words, gate=gate)
+    # The model sends nothing until the test lets it: the cell returns all the same.
+    result, captured = run(ip, "%%stream -m held --bg -o essay\nWrite")
     assert result.success
-    assert time.monotonic() - started < 0.3
     assert "essay" not in ip.user_ns
+    for _ in words:
+        gate.release()
     wait_for_background()
     assert ip.user_ns["essay"] == "word " * 20
     assert captured.displays  # the live view was shown

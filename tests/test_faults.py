@@ -13,7 +13,6 @@ import logging
 import signal
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,19 +32,16 @@ from tests.support import (
     background_threads,
     log_rows,
     run,
+    wait_until,
 )
 
 MODEL = "gpt-4o-mini"
+ENDLESS = 100_000
+"""Tokens of a stream that could not end before pytest's timeout (300 s) at the rates used
+here: it ends when the test stops it, however slow the machine."""
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def http(http: InteractiveShell, caplog: pytest.LogCaptureFixture) -> InteractiveShell:
-    """The shared ``http`` shell (conftest.py), with WARNING log records captured."""
-    caplog.set_level(logging.WARNING)
-    return http
 
 
 @dataclass
@@ -244,7 +240,7 @@ def test_interrupt_closes_the_http_stream_leaves_no_thread_and_the_next_run_work
 ) -> None:
     from langchain_openai import ChatOpenAI
 
-    server.configure(tokens=400, rate=100)
+    server.configure(tokens=ENDLESS, rate=100)
     http.user_ns["llm"] = ChatOpenAI(
         model=MODEL,
         base_url=server.base_url,
@@ -265,7 +261,7 @@ def test_interrupt_closes_the_http_stream_leaves_no_thread_and_the_next_run_work
     assert ipy_stream_threads() == []
     record = server.completion_requests[-1]
     server.wait_for(lambda: record.client_closed, timeout=10)
-    assert record.tokens_sent < 400
+    assert record.tokens_sent < ENDLESS
 
     assert_next_stream_works(http, server)
 
@@ -291,11 +287,10 @@ def interrupt_main_thread_when(ready: Any, timeout: float = 10) -> threading.Thr
     assert main is not None
 
     def wait_then_interrupt() -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.005)
+        try:
+            wait_until(ready, timeout)
+        except TimeoutError:
+            return
         signal.pthread_kill(main, signal.SIGINT)
 
     thread = threading.Thread(target=wait_then_interrupt, daemon=True)
@@ -308,20 +303,24 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     server: StreamServer,
     caplog: pytest.LogCaptureFixture,
     sigint_raises: None,
+    panes: list[Panes],
 ) -> None:
-    # One model over HTTP (a token every 50 ms) and one local model (a word every 5 ms).
+    # One model over HTTP (a token every 50 ms) and one local model (a word every 5 ms),
+    # neither of which could end before the interrupt, however slow the machine.
     # The interrupt reaches the main thread while it waits for the first model, the one
     # slower to notice a stop: the cell must still wait for it before it ends.
-    server.configure(tokens=400, rate=20)
-    local = PacedModel(reply="word " * 2000)
+    server.configure(tokens=ENDLESS, rate=20)
+    local = PacedModel(reply="word " * ENDLESS)
     http.user_ns["local"] = local
-    started = interrupt_main_thread_when(
-        lambda: (
-            bool(server.completion_requests)
-            and server.completion_requests[-1].tokens_sent >= 3
-            and local.sent >= 3
-        )
-    )
+
+    def both_received_three() -> bool:
+        """Each view shows 3 tokens: the cell has received them, not only been sent them."""
+        if not panes or len(panes[0].views) != 2:
+            return False
+        over_http, here = (view.widget.text for view in panes[0].views)
+        return over_http.startswith(reply(3)) and here.startswith("word " * 3)
+
+    started = interrupt_main_thread_when(both_received_three)
     seen = stream(http, f"%%stream -m {MODEL},local -o both\nA long story", out="both")
     started.join(timeout=10)
     error = seen.result.error_in_exec
@@ -346,7 +345,7 @@ def test_interrupting_side_by_side_streams_keeps_each_partial_answer(
     assert seen.lines[0].startswith("Interrupted after")
     assert warnings_logged(caplog) == []
     server.wait_for(lambda: record.client_closed, timeout=10)
-    assert record.tokens_sent < 400
+    assert record.tokens_sent < ENDLESS
 
     assert_next_stream_works(http, server)
 
@@ -359,14 +358,15 @@ def click_stop(panes: Panes) -> None:
 def test_stop_button_ends_a_stalled_background_stream_at_once(
     http: InteractiveShell, server: StreamServer, panes: list[Panes]
 ) -> None:
-    # The server sends 3 tokens, then nothing for 4 s (well within the 30 s timeout).
-    server.configure(tokens=40, rate=0, stall_after=3, stall_seconds=4)
+    # The server sends 3 tokens, then nothing for 60 s: longer than the test waits for
+    # the Stop to act, and than the 30 s timeout after which the client would give up.
+    server.configure(tokens=40, rate=0, stall_after=3, stall_seconds=60)
     assert run(http, f"%%stream -m {MODEL} --bg --timeout 30 -o essay\nWrite")[0].success
     (view,) = panes[0].views
-    deadline = time.monotonic() + 10
-    while view.widget.text != reply(3) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert view.widget.text == reply(3), "the live view never showed the first 3 tokens"
+    try:
+        wait_until(lambda: view.widget.text == reply(3))
+    except TimeoutError:
+        pytest.fail("the live view never showed the first 3 tokens")
     record = server.completion_requests[-1]
     click_stop(panes[0])
     # Stop must close the connection while the server is still silent: the server then
@@ -383,17 +383,15 @@ def test_stop_button_ends_a_stalled_background_stream_at_once(
 def test_stopping_a_background_stream_prints_nothing_else(
     http: InteractiveShell, panes: list[Panes], caplog: pytest.LogCaptureFixture
 ) -> None:
-    local = PacedModel(reply="word " * 400, delay=0.01)
+    local = PacedModel(reply="word " * ENDLESS, delay=0.01)  # it ends only when stopped
     http.user_ns["local"] = local
     assert run(http, "%%stream -m local --bg -o essay\nWrite")[0].success
-    deadline = time.monotonic() + 10
-    while local.sent < 5 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: local.sent >= 5)
     click_stop(panes[0])
     for thread in background_threads():
         thread.join(timeout=10)
     assert background_threads() == []
-    assert 0 < len(http.user_ns["essay"]) < len("word " * 400)
+    assert 0 < len(http.user_ns["essay"]) < len("word " * ENDLESS)
     # In a notebook, a WARNING record is printed under the cell: a Stop is not an error.
     assert warnings_logged(caplog) == []
 

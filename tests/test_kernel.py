@@ -1,6 +1,9 @@
 """A real Jupyter kernel runs %%stream against the real ChatOpenAI client over HTTP.
 
-The model server is the project's own OpenAI-compatible test server on 127.0.0.1.
+The model server is the project's own OpenAI-compatible test server on 127.0.0.1. Where a
+test needs the stream to be still running at some point (to see the answer grow, to
+interrupt it, to run two at once), the server holds it there (``stall_after``) until the
+test lets it go: what is asserted never depends on how fast the machine is.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from bs4 import BeautifulSoup
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
@@ -27,6 +31,11 @@ pytestmark = pytest.mark.kernel
 
 KEY = "sk-kernel-test-" + "9f8e7d6c5b4a3210" * 2
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+HOLD = 120
+"""Seconds the server holds a stream at ``stall_after``: longer than any wait here, so it
+is the test's ``end_stall()`` that lets it go."""
+REFRESH_INTERVAL = 0.1
+"""The kernel's ``StreamMagics.refresh_interval`` (its default)."""
 
 
 DATA_HOME = Path(tempfile.mkdtemp(prefix="ipy-stream-kernel-data-"))
@@ -57,31 +66,74 @@ def kernel(stream_server: StreamServer) -> Iterator[tuple[KernelManager, Blockin
         km.shutdown_kernel(now=True)
 
 
+Messages = list[tuple[float, dict[str, Any]]]
+
+
 def collect(
-    kc: BlockingKernelClient, msg_id: str, timeout: float = 60
-) -> list[tuple[float, dict[str, Any]]]:
-    """Every iopub message of one execution, with its arrival time, until idle."""
-    messages: list[tuple[float, dict[str, Any]]] = []
+    kc: BlockingKernelClient,
+    msg_id: str,
+    timeout: float = 60,
+    until: Callable[[Messages], bool] | None = None,
+) -> Messages:
+    """Every iopub message of one execution, with its arrival time, until idle (or, with
+    ``until``, until it says the messages so far are enough)."""
+    messages: Messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = kc.get_iopub_msg(timeout=deadline - time.monotonic())
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         messages.append((time.monotonic(), msg))
+        if until is not None and until(messages):
+            return messages
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             return messages
     raise TimeoutError("the cell did not finish")
 
 
-def execute(
-    kc: BlockingKernelClient, code: str
-) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
-    msg_id = kc.execute(code)
-    messages = collect(kc, msg_id)
-    reply = kc.get_shell_msg(timeout=30)
+def shell_reply(kc: BlockingKernelClient, msg_id: str) -> dict[str, Any]:
+    reply: dict[str, Any] = kc.get_shell_msg(timeout=30)
     while reply["parent_header"].get("msg_id") != msg_id:
         reply = kc.get_shell_msg(timeout=30)
-    return reply, messages
+    return reply
+
+
+def execute(kc: BlockingKernelClient, code: str) -> tuple[dict[str, Any], Messages]:
+    msg_id = kc.execute(code)
+    messages = collect(kc, msg_id)
+    return shell_reply(kc, msg_id), messages
+
+
+def appends(messages: Messages) -> list[dict[str, Any]]:
+    """The live view's append messages (the answer's new text), in order."""
+    return [
+        m["content"]["data"]["content"]
+        for _, m in messages
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["data"].get("method") == "custom"
+        and m["content"]["data"]["content"].get("type") == "append"
+    ]
+
+
+def live_text(messages: Messages) -> str:
+    """The answer the live view shows after these messages."""
+    text = ""
+    for message in appends(messages):
+        text = text[: message["offset"]] + message["text"]
+    return text
+
+
+def shown_while_held(
+    kc: BlockingKernelClient, msg_id: str, server: StreamServer, held: int
+) -> Messages:
+    """The messages of cell ``msg_id`` until its live view shows the first ``held`` tokens,
+    which the server sent before it held the stream (``stall_after=held``)."""
+    shown = "".join(generate_reply(held))
+    messages = collect(kc, msg_id, until=lambda got: live_text(got) == shown)
+    assert live_text(messages) == shown, "the live view did not show the answer so far"
+    (record,) = server.completion_requests
+    assert not record.completed, "the server let the stream go before the test did"
+    return messages
 
 
 def evaluate(kc: BlockingKernelClient, expression: str) -> Any:
@@ -105,22 +157,26 @@ def test_answer_grows_live_then_stays_as_markdown_and_in_out_variable(
     kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
 ) -> None:
     _, kc = kernel
-    server.configure(tokens=60, rate=40)
-    reply, messages = execute(kc, "%%stream -m gpt-4o-mini -o joke\nTell me a joke about {animal}")
+    server.configure(tokens=60, rate=40, stall_after=30, stall_seconds=HOLD)
+    started = time.monotonic()
+    msg_id = kc.execute("%%stream -m gpt-4o-mini -o joke\nTell me a joke about {animal}")
+    try:
+        # The live view shows the first half while the server holds the rest: the answer
+        # grows while the cell is still running...
+        messages = shown_while_held(kc, msg_id, server, 30)
+    finally:
+        server.end_stall()
+    messages += collect(kc, msg_id)
+    ended = time.monotonic()
+    reply = shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "ok"
     expected = "".join(generate_reply(60))
-
-    # The live view is updated many times while the cell is still running...
-    shown = next(
-        t
-        for t, m in messages
-        if m["msg_type"] == "display_data" and WIDGET_MIME in m["content"]["data"]
-    )
-    replaced = next(t for t, m in messages if m["msg_type"] == "update_display_data")
-    live_updates = [t for t, m in messages if m["msg_type"] == "comm_msg" and shown < t < replaced]
-    assert len(live_updates) >= 5, "the answer did not visibly grow while streaming"
-    # ...but not once per token: updates are coalesced.
-    assert len(live_updates) < 60
+    displayed = [m["content"]["data"] for _, m in messages if m["msg_type"] == "display_data"]
+    assert any(WIDGET_MIME in data for data in displayed), "no live view"
+    assert live_text(messages) == expected
+    # ...but not once per token: at most one message per refresh interval while the cell
+    # ran, and the end's (a bound that a slower machine only makes looser).
+    assert len(appends(messages)) <= (ended - started) / REFRESH_INTERVAL + 3
     # The kept output is the whole answer, rendered, and -o holds the text.
     assert final_output(messages).answer.renders(expected)
     assert evaluate(kc, "joke") == expected
@@ -142,10 +198,14 @@ def test_a_model_built_without_streaming_still_streams_and_is_not_changed(
         "assert not llm.streaming and llm.callbacks is None"
     )
     assert execute(kc, code)[0]["content"]["status"] == "ok"
-    reply, messages = execute(kc, "%%stream -m llm -o out\nHello")
-    assert reply["content"]["status"] == "ok"
-    live = [m for _, m in messages if m["msg_type"] == "comm_msg"]
-    assert len(live) >= 5
+    server.configure(stall_after=20, stall_seconds=HOLD)
+    msg_id = kc.execute("%%stream -m llm -o out\nHello")
+    try:
+        shown_while_held(kc, msg_id, server, 20)  # streamed, not shown at the end
+    finally:
+        server.end_stall()
+    collect(kc, msg_id)
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
     assert evaluate(kc, "[llm.streaming, llm.callbacks is None, out]") == [
         False,
         True,
@@ -157,11 +217,16 @@ def test_interrupt_closes_the_response_and_keeps_the_partial_answer(
     kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
 ) -> None:
     km, kc = kernel
-    server.configure(tokens=400, rate=25)
+    server.configure(tokens=400, rate=25, stall_after=15, stall_seconds=HOLD)
     msg_id = kc.execute("%%stream -m gpt-4o-mini -o partial\nA long story about {animal}")
-    server.wait_for_tokens(15, timeout=30)
-    km.interrupt_kernel()
-    messages = collect(kc, msg_id)
+    try:
+        # Interrupted once the kernel has shown the 15 tokens the server sent before it
+        # held the stream.
+        messages = shown_while_held(kc, msg_id, server, 15)
+        km.interrupt_kernel()
+        messages += collect(kc, msg_id)
+    finally:
+        server.end_stall()
     # The server sees the client go away: the HTTP response was closed.
     server.wait_for(lambda: server.requests[-1].client_closed, timeout=10)
     sent = server.requests[-1].text_sent
@@ -175,7 +240,7 @@ def test_interrupt_closes_the_response_and_keeps_the_partial_answer(
     partial = evaluate(kc, "partial")
     full = generate_reply(400)
     # Everything that arrived before the interrupt is kept; nothing after it.
-    assert partial.startswith("".join(full[:10]))
+    assert partial == "".join(full[:15])
     assert sent.startswith(partial)
     assert len(partial) < len("".join(full))
     assert kept.renders(partial)
@@ -344,14 +409,17 @@ def test_background_run_returns_at_once_and_updates_its_own_cell_later(
     kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
 ) -> None:
     _, kc = kernel
-    server.configure(tokens=40, rate=40)
+    server.configure(tokens=40, rate=40, stall_after=5, stall_seconds=HOLD)
     msg_id = kc.execute("%%stream -m gpt-4o-mini --bg -o essay\nWrite about {animal}")
-    reply = kc.get_shell_msg(timeout=30)
-    assert reply["parent_header"]["msg_id"] == msg_id
-    assert reply["content"]["status"] == "ok"
-    # The cell is done while the stream has hardly begun.
-    record = server.wait_for_tokens(1, timeout=10)
-    assert not record.completed
+    try:
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok"
+        # The cell is done while the server still holds the stream after its 5th token.
+        record = server.wait_for_tokens(1, timeout=10)
+        assert not record.completed
+    finally:
+        server.end_stall()
     # The final Markdown arrives later, addressed to the cell that started the run.
     deadline = time.monotonic() + 30
     update = None
@@ -370,8 +438,21 @@ def test_side_by_side_streams_run_at_the_same_time(
     kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
 ) -> None:
     _, kc = kernel
-    server.configure(tokens=30, rate=30)
-    reply, messages = execute(kc, "%%stream -m gpt-4o-mini,gpt-4o -o both\nCompare")
+    server.configure(tokens=30, rate=30, stall_after=5, stall_seconds=HOLD)
+    msg_id = kc.execute("%%stream -m gpt-4o-mini,gpt-4o -o both\nCompare")
+    try:
+        # Both streams are held after their 5th token at the same time: they run at once.
+        server.wait_for(
+            lambda: (
+                len(server.requests) == 2
+                and all(r.tokens_sent == 5 and not r.completed for r in server.requests)
+            ),
+            timeout=30,
+        )
+    finally:
+        server.end_stall()
+    messages = collect(kc, msg_id)
+    reply = shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "ok"
     first, second = server.requests
     assert first.finished is not None and second.finished is not None
@@ -424,7 +505,8 @@ def test_the_kernel_stays_busy_for_its_state_readers_while_a_subshell_is_made(
 
     untracked = set(MappingKernelManager().untracked_message_types)
     _, kc = kernel
-    server.configure(tokens=200, rate=50)
+    # The server holds the stream until the subshell came and went: the cell runs meanwhile.
+    server.configure(tokens=200, rate=50, stall_after=20, stall_seconds=HOLD)
     cell = kc.execute("%%stream -m gpt-4o-mini\nA long answer, please.")
     statuses: list[dict[str, Any]] = []
 
@@ -441,14 +523,18 @@ def test_the_kernel_stays_busy_for_its_state_readers_while_a_subshell_is_made(
         assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
         return request | {"reply": reply}
 
-    while not (
-        (msg := next_iopub())["msg_type"] == "display_data"
-        and msg["parent_header"].get("msg_id") == cell
-    ):
-        pass
-    made = control("create_subshell_request", {})
-    subshell = made["reply"]["content"]["subshell_id"]
-    deleted = control("delete_subshell_request", {"subshell_id": subshell})
+    try:
+        while not (
+            (msg := next_iopub())["msg_type"] == "display_data"
+            and msg["parent_header"].get("msg_id") == cell
+        ):
+            pass
+        made = control("create_subshell_request", {})
+        subshell = made["reply"]["content"]["subshell_id"]
+        deleted = control("delete_subshell_request", {"subshell_id": subshell})
+        assert not any(r.completed for r in server.completion_requests)
+    finally:
+        server.end_stall()
     while not (
         (msg := next_iopub())["msg_type"] == "status"
         and msg["content"]["execution_state"] == "idle"
@@ -471,3 +557,79 @@ def test_the_kernel_stays_busy_for_its_state_readers_while_a_subshell_is_made(
     ]
     assert states[-1] == "idle"
     assert set(states[:-1]) == {"busy"}, states
+
+
+THOUGHT = "Owls are birds of prey; keep it short."
+OWLS = "Owls hunt at night."
+RESPONSES_MODEL = (
+    "from langchain_openai import ChatOpenAI\n"
+    "r = ChatOpenAI(model='o4-mini', use_responses_api=True, max_retries=0,\n"
+    "               reasoning={'effort': 'low', 'summary': 'auto'})"
+)
+
+
+def variables(kc: BlockingKernelClient, *names: str) -> list[Any]:
+    """Values of the kernel's variables, as JSON."""
+    reply, messages = execute(kc, f"import json; print(json.dumps([{', '.join(names)}]))")
+    assert reply["content"]["status"] == "ok"
+    (printed,) = [m["content"]["text"] for _, m in messages if m["msg_type"] == "stream"]
+    return list(json.loads(printed))
+
+
+@pytest.mark.parametrize(
+    ("knobs", "model"),
+    [
+        pytest.param({"text": OWLS, "reasoning": THOUGHT}, "gpt-4o-mini", id="reasoning_content"),
+        pytest.param(
+            {"text": OWLS, "reasoning": THOUGHT, "reasoning_field": "reasoning"},
+            "gpt-4o-mini",
+            id="reasoning",
+        ),
+        pytest.param({"text": f"<think>{THOUGHT}</think>\n\n{OWLS}"}, "gpt-4o-mini", id="think"),
+        pytest.param({"text": OWLS, "reasoning": THOUGHT}, "r", id="responses-summary"),
+    ],
+)
+def test_each_dialects_thinking_stays_apart_from_the_answer_in_a_real_kernel(
+    kernel: tuple[KernelManager, BlockingKernelClient],
+    server: StreamServer,
+    knobs: dict[str, Any],
+    model: str,
+) -> None:
+    _, kc = kernel
+    assert execute(kc, RESPONSES_MODEL)[0]["content"]["status"] == "ok"
+    server.configure(rate=0, **knobs)
+    reply, messages = execute(kc, f"%%stream -m {model} -o a --reasoning-out why\nOwls?")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert variables(kc, "a", "why") == [OWLS, THOUGHT]
+    kept = final_output(messages)
+    assert kept.plain == OWLS
+    assert kept.answer.renders(OWLS)
+    soup = BeautifulSoup(kept.html, "html.parser")
+    thinking = soup.select_one("details.ipy-stream-thinking")
+    assert thinking is not None and thinking.get("open") is None  # folded above the answer
+    assert THOUGHT in thinking.get_text()
+
+
+def test_tool_calls_a_max_tokens_only_server_and_missing_usage_in_a_real_kernel(
+    kernel: tuple[KernelManager, BlockingKernelClient], server: StreamServer
+) -> None:
+    _, kc = kernel
+    calls = [["get_weather", '{"city": "Oslo"}']]
+    server.configure(rate=0, text="Looking it up.", tool_calls=calls)
+    reply, messages = execute(kc, "%%stream -m gpt-4o-mini -o a\nWeather in Oslo?")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert variables(kc, "a") == ["Looking it up."]
+    kept = final_output(messages)
+    soup = BeautifulSoup(kept.html, "html.parser")
+    assert [li.get_text() for li in soup.select(".ipy-stream-tools li")] == [
+        'get_weather({"city": "Oslo"})'
+    ]
+    assert "get_weather" not in kept.plain
+
+    server.reset()
+    server.configure(rate=0, tokens=200, limit_param="max_tokens", usage=False)
+    reply, messages = execute(kc, "%%stream -m local-model --max-tokens 12 -o a\nWrite.")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert variables(kc, "a") == ["".join(generate_reply(12))]
+    assert server.completion_requests[-1].body["max_tokens"] == 12
+    assert "12 tokens (counted, not reported)" in final_output(messages).answer.footer

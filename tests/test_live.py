@@ -2,7 +2,9 @@
 
 No kernel: ipywidgets gives widgets a dummy comm, and each test records what the
 widget transmits by replacing its ``_send`` (the one exit of custom messages and
-state updates alike), measuring each message as Jupyter would put it on the wire.
+state updates alike) with a ``Recorder`` from tests/support.py, measuring each message
+as Jupyter would put it on the wire. What a test counts comes from what it did: it
+flushes itself, or waits until the writer has sent what it appended; never for a time.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import json
 import shutil
 import subprocess
 import threading
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,7 +28,7 @@ from ipy_stream.bundle import FrontEnd, packed_bundle
 from ipy_stream.live import CHECKPOINT_LIMIT, STATE_INTERVAL, LiveMarkdown, static_path
 from ipy_stream.outcome import Outcome
 from ipy_stream.view import WidgetView
-from tests.support import wait_until
+from tests.support import Recorder, from_front_end, record_sends, recorded, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "js"
@@ -47,83 +48,81 @@ TRICKY = [
 ]
 
 
-@dataclass
-class Recorder:
-    """Everything one widget sent: custom messages, state updates, and wire bytes."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    footers: list[str] = field(default_factory=list)  # as a front end would show them
-    bytes: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, msg: dict[str, Any], buffers: Any = None) -> None:
-        wire = json.dumps(msg, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        with self.lock:
-            self.bytes += len(wire)
-            if msg["method"] == "custom":
-                self.messages.append(msg["content"])
-                if "footer" in msg["content"]:
-                    self.footers.append(msg["content"]["footer"])
-            else:
-                self.updates.append(msg["state"])
-                if "footer" in msg["state"]:
-                    self.footers.append(msg["state"]["footer"])
-
-    @property
-    def appends(self) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == "append" and not m.get("resync")]
-
-    def text(self) -> str:
-        """The text a front end that saw every message in order would hold."""
-        text = ""
-        for message in self.messages:
-            offset = message["offset"]
-            assert offset <= len(text), f"gap: offset {offset} after {len(text)} chars"
-            if message.get("reset"):
-                text = text[:offset]
-            text += message["text"][len(text) - offset :]
-        return text
+HELD = 3600
+"""A writer interval longer than any test may run (pytest's timeout is 300 s): the writer
+flushes once, when it starts, and never again; the test flushes when it wants a message."""
 
 
-def recorded(**kwargs: Any) -> tuple[LiveMarkdown, Recorder]:
-    widget = LiveMarkdown(**kwargs)
-    recorder = Recorder()
-    widget._send = recorder  # type: ignore[method-assign]
-    return widget, recorder
+def first_flush(widget: LiveMarkdown, sent: Recorder, token: str) -> None:
+    """Append ``token`` and wait until the writer, which it starts, has sent it."""
+    widget.append(token)
+    wait_until(lambda: len(sent.appends) == 1)
+
+
+def sent_up_to(sent: Recorder, length: int) -> Callable[[], bool]:
+    """Whether the appends sent so far carry ``length`` characters."""
+    return lambda: sum(len(m["text"]) for m in sent.appends) == length
+
+
+def grown_past(counter: list[int], seen: int) -> Callable[[], bool]:
+    """Whether ``counter[0]`` has grown past ``seen``."""
+    return lambda: counter[0] > seen
+
+
+def sent_by_flushes(done: list[bool], count: int) -> Callable[[], bool]:
+    """Whether ``count`` of the flushes in ``done`` (see :func:`flushes_of`) sent something."""
+    return lambda: done.count(True) == count
+
+
+def flushes_of(widget: LiveMarkdown) -> list[bool]:
+    """What each of ``widget``'s flushes from now on returned, once it returned (its
+    messages and state update sent): False when there was nothing to send."""
+    done: list[bool] = []
+    flush = widget.flush
+
+    def counted() -> bool:
+        done.append(flush())
+        return done[-1]
+
+    widget.flush = counted  # type: ignore[method-assign]
+    return done
 
 
 def resync(widget: LiveMarkdown, have: Any) -> None:
     """What the front end's {"type": "resync", "have": k} does when it reaches the kernel."""
-    content = {"type": "resync", "have": have}
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    from_front_end(widget, {"type": "resync", "have": have})
 
 
 def test_appends_are_coalesced_and_reproduce_the_text() -> None:
-    widget, sent = recorded(interval=0.05)
+    widget, sent = recorded(interval=HELD)
     tokens = [f"{TRICKY[i % len(TRICKY)]}{i} " for i in range(3000)]
-    started = time.perf_counter()
-    for i, token in enumerate(tokens):
+    first_flush(widget, sent, tokens[0])
+    flushes = 1
+    for i, token in enumerate(tokens[1:], start=1):
         widget.append(token)
         if i % 300 == 0:
-            time.sleep(0.03)
+            assert widget.flush()
+            flushes += 1
     widget.finish("done", footer="end")
-    elapsed = time.perf_counter() - started
     answer = "".join(tokens)
     assert "".join(m["text"] for m in sent.appends) == answer
     assert sent.text() == answer
-    # One message per interval at most, plus the one of finish().
-    assert 2 <= len(sent.appends) <= elapsed / 0.05 + 2
+    # One message per flush, whatever was appended since the last one (the writer did not
+    # flush again within its interval), plus the one of finish() with the rest.
+    assert flushes == 10
+    assert len(sent.appends) == flushes + 1
 
 
 def test_offsets_and_seq_are_consistent() -> None:
     widget, sent = recorded(interval=0.01)
-    for piece in TRICKY * 20:
+    appended = 0
+    for i, piece in enumerate(TRICKY * 20):
         widget.append(piece)
-        time.sleep(0.002)
+        appended += len(piece)
+        if i % 10 == 9:  # the writer sends what came, in a message of its own
+            wait_until(sent_up_to(sent, appended))
     widget.finish("done")
+    assert len(sent.appends) >= 22
     position = 0
     for number, message in enumerate(sent.appends, start=1):
         assert message["seq"] == number
@@ -191,14 +190,16 @@ def test_append_after_finish_is_an_error() -> None:
 
 def test_the_writer_flushes_without_finish() -> None:
     widget, sent = recorded(interval=0.02)
+    flushed = flushes_of(widget)
     widget.append("soon")
-    deadline = time.monotonic() + 5
-    while not sent.appends and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: bool(flushed))  # the writer's first flush, state included, is done
     assert [m["text"] for m in sent.appends] == ["soon"]
     assert widget.length == 4
-    time.sleep(0.1)  # five intervals in which nothing is appended: the writer stays silent
+    # Five more wake-ups of the writer in which nothing was appended: it stays silent.
+    wait_until(lambda: len(flushed) >= 6)
+    assert flushed[:6] == [True, False, False, False, False, False]
     assert len(sent.appends) == 1  # nothing changed: no message
+    assert len(sent.messages) == 1
     widget.close()
 
 
@@ -240,9 +241,7 @@ def test_malformed_front_end_messages_are_ignored(content: Any) -> None:
     widget.append("text")
     widget.finish("done")
     before = len(sent.messages)
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    from_front_end(widget, content)
     assert len(sent.messages) == before
 
 
@@ -250,18 +249,24 @@ def test_resync_while_streaming_keeps_offsets_in_order() -> None:
     widget, sent = recorded(interval=0.005)
     answer = "".join(f"word{i} " for i in range(2000))
     stop = threading.Event()
+    resyncs = [0]
 
     def front_end() -> None:
         while not stop.is_set():
             resync(widget, 0)
-            time.sleep(0.003)
+            resyncs[0] += 1
+            stop.wait(0.001)  # a moment for the writer between two requests
 
     thread = threading.Thread(target=front_end)
     thread.start()
+    appended = 0
     for i in range(2000):
         widget.append(f"word{i} ")
-        if i % 100 == 0:
-            time.sleep(0.005)
+        appended += len(f"word{i} ")
+        if i % 100 == 99:
+            # The writer has sent this batch, and the front end asked again since the last.
+            wait_until(sent_up_to(sent, appended))
+            wait_until(grown_past(resyncs, resyncs[0]))
     widget.finish("done")
     stop.set()
     thread.join()
@@ -292,27 +297,34 @@ def test_two_widgets_never_mix_texts() -> None:
 
 
 def test_bytes_sent_grow_linearly_with_the_answer() -> None:
-    widget, sent = recorded(interval=0.01)
+    widget, sent = recorded(interval=HELD)
     tokens = [f"tok{i:05d}, " for i in range(40_000)]  # 400,000 characters
-    for i, token in enumerate(tokens):
+    first_flush(widget, sent, tokens[0])
+    for i, token in enumerate(tokens[1:], start=1):
         widget.append(token)
-        if i % 1000 == 0:
-            time.sleep(0.01)  # let the writer flush some 40 times
+        if i % 1000 == 999:
+            assert widget.flush()
     widget.finish("done", footer="done")
     answer_bytes = len("".join(tokens).encode())
-    assert len(sent.appends) >= 10
+    # The writer's first flush, one per thousand tokens after it, and nothing left at the end.
+    assert len(sent.appends) == 1 + 40
     # Each character once, plus the bounded checkpoint and a little per flush:
     # re-sending the whole text per flush would be ~20x the answer here.
     assert sent.bytes < answer_bytes + 2 * CHECKPOINT_LIMIT + 400 * len(sent.appends)
     assert sent.bytes < 1.25 * answer_bytes
 
 
-def test_checkpoint_follows_the_start_of_the_text_up_to_its_limit() -> None:
-    widget, sent = recorded(interval=0.001)
+def test_checkpoint_follows_the_start_of_the_text_up_to_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The state (and the checkpoint in it) is synced at every flush, not once a second: each
+    # flush is a chance for the checkpoint to move, however fast the test runs.
+    monkeypatch.setattr("ipy_stream.live.STATE_INTERVAL", 0)
+    widget, sent = recorded(interval=HELD)
     for i in range(4000):
         widget.append(f"{i:09d}\n")  # 40,000 characters
-        if i % 50 == 0:
-            time.sleep(0.002)
+        if i % 50 == 49:
+            widget.flush()
     widget.finish("done")
     checkpoints = [u["checkpoint"] for u in sent.updates if "checkpoint" in u]
     text = widget.text
@@ -325,12 +337,15 @@ def test_checkpoint_follows_the_start_of_the_text_up_to_its_limit() -> None:
     assert sum(sizes) <= 2 * CHECKPOINT_LIMIT
 
 
-def test_an_unbounded_checkpoint_ends_with_the_whole_text() -> None:
-    widget, sent = recorded(interval=0.001, checkpoint_limit=None)
+def test_an_unbounded_checkpoint_ends_with_the_whole_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ipy_stream.live.STATE_INTERVAL", 0)  # a sync at every flush
+    widget, sent = recorded(interval=HELD, checkpoint_limit=None)
     for i in range(4000):
         widget.append(f"{i:09d}\n")
-        if i % 50 == 0:
-            time.sleep(0.002)
+        if i % 50 == 49:
+            widget.flush()
     widget.finish("done")
     assert widget.checkpoint == widget.text
     assert len(widget.text) > 2 * CHECKPOINT_LIMIT
@@ -356,8 +371,7 @@ def test_lone_surrogates_cannot_break_the_channel() -> None:
 
 def test_widget_view_keeps_its_public_shape() -> None:
     view = WidgetView("demo", interval=0.01)
-    sent = Recorder()
-    view.widget._send = sent  # type: ignore[method-assign]
+    sent = record_sends(view.widget)
     assert view.widget.footer == "demo · waiting for the first token…"
     for token in ["Hello", " ", "**world**"]:
         view.append(token)
@@ -409,23 +423,39 @@ def test_the_front_end_is_sent_compressed_once_per_kernel_not_with_every_view() 
         view.close()
 
 
-def test_each_flush_is_one_message_and_the_state_follows_about_once_a_second() -> None:
+class Clock:
+    """The widget's ``time`` module: ``monotonic()`` is what the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_each_flush_is_one_message_and_the_state_follows_about_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The widget reads the time from a clock the test moves: a quarter of a second per
+    # token, so the 120 tokens stream for 30 s of its time, however fast the test runs.
+    clock = Clock()
+    monkeypatch.setattr("ipy_stream.live.time", clock)
     widget, sent = recorded(interval=0.02, progress=lambda n: f"{n} tokens")
-    started = time.monotonic()
-    # One token per flush: each append waits until the writer has sent it, so what
-    # each message carries does not depend on how the threads are scheduled.
+    flushed = flushes_of(widget)
+    # One token per flush: each append waits until the writer has sent it (and synced the
+    # state if it did), so what each message carries does not depend on how the threads
+    # are scheduled.
     for i in range(120):
+        clock.now += 0.25
         widget.append(f"t{i} ")
-        deadline = time.monotonic() + 10
-        while len(sent.appends) < i + 1 and time.monotonic() < deadline:
-            time.sleep(0.002)
-        assert len(sent.appends) == i + 1, f"token {i} was never flushed"
+        wait_until(sent_by_flushes(flushed, i + 1))
+        assert len(sent.appends) == i + 1
     widget.finish("done", footer="all done")
-    elapsed = time.monotonic() - started
+    streamed = 120 * 0.25
     # the progress shown is never behind the text: each message brings its own
     assert [m.get("footer") for m in sent.appends] == [f"{i + 1} tokens" for i in range(120)]
-    # state: the first flush, at most one per second after it, and the end
-    assert 2 <= len(sent.updates) <= elapsed / STATE_INTERVAL + 2
+    # state: the first flush, then once per second of streaming, and the end
+    assert streamed / STATE_INTERVAL <= len(sent.updates) <= streamed / STATE_INTERVAL + 2
     assert sent.footers[-1] == "all done"
     assert sent.updates[-1]["length"] == len(widget.text)
 

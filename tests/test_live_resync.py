@@ -7,7 +7,8 @@ shorter, one) would not: so every message, the synced state and each resync requ
 carry the ``epoch`` of the text they are about, which each reset increments.
 
 No kernel: ipywidgets gives widgets a dummy comm, and each test records what the widget
-transmits by replacing its ``_send`` (custom messages and state updates alike). The
+transmits by replacing its ``_send`` (custom messages and state updates alike) with a
+``Recorder`` from tests/support.py. The
 last tests feed those recordings, with some messages dropped, to the front end's own
 protocol code (``js/src/sync.js``) in node, and answer its resync requests with the
 widget's handler.
@@ -19,52 +20,21 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ipy_stream.live import LiveMarkdown
+from tests.support import Recorder, from_front_end, recorded
 
 JS = Path(__file__).resolve().parent.parent / "js"
 
 LONG = "Hello, this is a long first draft 😀 of the answer, sent in pieces."
 
 
-@dataclass
-class Recorder:
-    """What one widget sent, in order: ``("message", content)`` or ``("state", state)``."""
-
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def __call__(self, msg: dict[str, Any], buffers: Any = None) -> None:
-        if msg["method"] == "custom":
-            self.events.append(("message", msg["content"]))
-        else:
-            self.events.append(("state", msg["state"]))
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return [content for kind, content in self.events if kind == "message"]
-
-    @property
-    def updates(self) -> list[dict[str, Any]]:
-        return [state for kind, state in self.events if kind == "state"]
-
-
-def recorded(**kwargs: Any) -> tuple[LiveMarkdown, Recorder]:
-    widget = LiveMarkdown(interval=60, **kwargs)
-    recorder = Recorder()
-    widget._send = recorder  # type: ignore[method-assign]
-    return widget, recorder
-
-
-def request(widget: LiveMarkdown, content: Any) -> None:
-    """What a front end's message does when it reaches the kernel."""
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+HELD = 60
+"""The writer's interval: it flushes once, when it starts; the tests flush the rest."""
 
 
 def streamed(widget: LiveMarkdown, text: str, pieces: int = 4) -> None:
@@ -79,7 +49,7 @@ def streamed(widget: LiveMarkdown, text: str, pieces: int = 4) -> None:
 
 
 def test_every_message_and_the_state_name_the_epoch() -> None:
-    widget, sent = recorded()
+    widget, sent = recorded(interval=HELD)
     assert widget.get_state()["epoch"] == 0
     streamed(widget, LONG)
     widget.finish("done", text=LONG + " And the end.")
@@ -95,7 +65,7 @@ def test_every_message_and_the_state_name_the_epoch() -> None:
     ids=["shorter", "same-length", "longer", "empty"],
 )
 def test_a_reset_starts_a_new_epoch_and_the_state_says_so_at_once(final: str) -> None:
-    widget, sent = recorded()
+    widget, sent = recorded(interval=HELD)
     streamed(widget, LONG)
     widget.finish("done", text=final)
     reset = sent.messages[-1]
@@ -110,7 +80,7 @@ def test_a_reset_starts_a_new_epoch_and_the_state_says_so_at_once(final: str) ->
 
 
 def test_past_the_checkpoint_limit_a_reset_empties_the_checkpoint() -> None:
-    widget, sent = recorded(checkpoint_limit=20)
+    widget, sent = recorded(interval=HELD, checkpoint_limit=20)
     streamed(widget, LONG)
     assert LONG.startswith(widget.checkpoint) and widget.checkpoint
     widget.finish("done", text="A new text, longer than twenty.")
@@ -119,10 +89,10 @@ def test_past_the_checkpoint_limit_a_reset_empties_the_checkpoint() -> None:
 
 
 def test_appends_after_a_reset_carry_its_epoch() -> None:
-    widget, sent = recorded()
+    widget, sent = recorded(interval=HELD)
     streamed(widget, LONG)
     widget.finish("done", text="Bye")
-    request(widget, {"type": "resync", "have": 1, "epoch": 1})
+    from_front_end(widget, {"type": "resync", "have": 1, "epoch": 1})
     assert sent.messages[-1]["epoch"] == 1
 
 
@@ -130,7 +100,7 @@ def test_appends_after_a_reset_carry_its_epoch() -> None:
 
 
 def finished_with_a_reset() -> tuple[LiveMarkdown, Recorder]:
-    widget, sent = recorded()
+    widget, sent = recorded(interval=HELD)
     streamed(widget, LONG)
     widget.finish("done", text="Bye 👋 now")
     return widget, sent
@@ -138,7 +108,7 @@ def finished_with_a_reset() -> tuple[LiveMarkdown, Recorder]:
 
 def test_a_resync_in_the_current_epoch_gets_the_tail() -> None:
     widget, sent = finished_with_a_reset()
-    request(widget, {"type": "resync", "have": 4, "epoch": 1})
+    from_front_end(widget, {"type": "resync", "have": 4, "epoch": 1})
     reply = sent.messages[-1]
     assert (reply["offset"], reply["text"], reply["epoch"], reply["resync"]) == (
         4,
@@ -152,7 +122,7 @@ def test_a_resync_in_the_current_epoch_gets_the_tail() -> None:
 @pytest.mark.parametrize("have", [0, 3, 9, len(LONG)])
 def test_a_resync_from_an_older_epoch_gets_the_whole_text_as_a_reset(have: int) -> None:
     widget, sent = finished_with_a_reset()
-    request(widget, {"type": "resync", "have": have, "epoch": 0})
+    from_front_end(widget, {"type": "resync", "have": have, "epoch": 0})
     reply = sent.messages[-1]
     assert (reply["offset"], reply["text"], reply["epoch"]) == (0, "Bye 👋 now", 1)
     assert reply["reset"] is True
@@ -160,14 +130,14 @@ def test_a_resync_from_an_older_epoch_gets_the_whole_text_as_a_reset(have: int) 
 
 def test_a_resync_past_the_end_gets_the_whole_text_as_a_reset() -> None:
     widget, sent = finished_with_a_reset()
-    request(widget, {"type": "resync", "have": 99, "epoch": 1})
+    from_front_end(widget, {"type": "resync", "have": 99, "epoch": 1})
     reply = sent.messages[-1]
     assert (reply["offset"], reply["text"], reply.get("reset")) == (0, "Bye 👋 now", True)
 
 
 def test_a_resync_that_names_no_epoch_counts_in_the_current_one() -> None:
     widget, sent = finished_with_a_reset()
-    request(widget, {"type": "resync", "have": 4})
+    from_front_end(widget, {"type": "resync", "have": 4})
     assert (sent.messages[-1]["offset"], sent.messages[-1]["text"]) == (4, "👋 now")
 
 
@@ -175,7 +145,7 @@ def test_a_resync_that_names_no_epoch_counts_in_the_current_one() -> None:
 def test_a_resync_with_a_malformed_epoch_is_ignored(epoch: Any) -> None:
     widget, sent = finished_with_a_reset()
     before = len(sent.events)
-    request(widget, {"type": "resync", "have": 0, "epoch": epoch})
+    from_front_end(widget, {"type": "resync", "have": 0, "epoch": epoch})
     assert len(sent.events) == before
 
 
@@ -286,15 +256,15 @@ def replay(
     end's requests reach the widget, whose answers are delivered in turn."""
     shown = front.shown
     index = 0
-    recorded = len(sent.events)
+    before = len(sent.events)
     while index < len(sent.events):
         # A front end that never converges keeps asking: each answer brings a request.
-        assert index < recorded + 50, "the front end keeps asking the kernel for the text"
+        assert index < before + 50, "the front end keeps asking the kernel for the text"
         kind, content = sent.events[index]
         if not (kind == "message" and lost(index, kind, content)):
             shown = front.event(kind, content)
             for message in shown["requests"]:
-                request(widget, message)  # its answer joins sent.events
+                from_front_end(widget, message)  # its answer joins sent.events
         index += 1
     return shown
 
@@ -316,7 +286,7 @@ node_only = pytest.mark.skipif(shutil.which("node") is None, reason="needs node"
 def test_a_front_end_that_missed_the_reset_ends_with_the_final_text(
     front_end: Callable[[LiveMarkdown], FrontEnd], final: str, limit: int
 ) -> None:
-    widget, sent = recorded(checkpoint_limit=limit)
+    widget, sent = recorded(interval=HELD, checkpoint_limit=limit)
     front = front_end(widget)
     streamed(widget, LONG)
     widget.finish("done", text=final)
@@ -329,7 +299,7 @@ def test_a_front_end_that_missed_the_reset_ends_with_the_final_text(
 def test_a_front_end_that_missed_appends_and_the_reset_ends_with_the_final_text(
     front_end: Callable[[LiveMarkdown], FrontEnd],
 ) -> None:
-    widget, sent = recorded(checkpoint_limit=4)
+    widget, sent = recorded(interval=HELD, checkpoint_limit=4)
     front = front_end(widget)
     streamed(widget, LONG, pieces=8)
     widget.finish("done", text="Bye")
@@ -343,7 +313,7 @@ def test_a_front_end_that_missed_appends_and_the_reset_ends_with_the_final_text(
 def test_a_front_end_that_missed_nothing_sends_no_request(
     front_end: Callable[[LiveMarkdown], FrontEnd],
 ) -> None:
-    widget, sent = recorded(checkpoint_limit=4)
+    widget, sent = recorded(interval=HELD, checkpoint_limit=4)
     front = front_end(widget)
     streamed(widget, LONG)
     widget.finish("done", text="Bye")

@@ -1,22 +1,17 @@
 """The live widget's thinking: sent apart from the answer, never mixed into it.
 
 No kernel: ipywidgets gives widgets a dummy comm, and each test records what the widget
-transmits by replacing its ``_send`` (custom messages and state updates alike), as
-tests/test_live.py does. Tests wait on conditions, never for a fixed time.
+transmits by replacing its ``_send`` (custom messages and state updates alike) with a
+``Recorder`` from tests/support.py. Tests wait on conditions, never for a fixed time.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any
-
 import pytest
 
-from ipy_stream.live import LiveMarkdown
 from ipy_stream.outcome import Outcome
 from ipy_stream.view import WidgetView
-from tests.support import wait_until
+from tests.support import from_front_end, record_sends, recorded, wait_until
 
 THOUGHTS = [
     "Let me",
@@ -29,54 +24,6 @@ THOUGHTS = [
     " done.",
 ]
 ANSWER = ["The", " answer", " is **42**."]
-
-
-@dataclass
-class Recorder:
-    """What one widget sent, in order: custom messages and state updates."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, msg: dict[str, Any], buffers: Any = None) -> None:
-        with self.lock:
-            if msg["method"] == "custom":
-                self.messages.append(msg["content"])
-            else:
-                self.updates.append(msg["state"])
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [m for m in self.messages if m["type"] == kind]
-
-    def latest(self, trait: str) -> Any:
-        """The last value of ``trait`` sent in a state update (None if never)."""
-        with self.lock:
-            values = [u[trait] for u in self.updates if trait in u]
-        return values[-1] if values else None
-
-    def thinking(self) -> str:
-        """The thinking a front end that saw every thinking message in order would hold."""
-        text = ""
-        for message in self.of_type("thinking"):
-            assert message["offset"] == len(text), "thinking messages leave in offset order"
-            text += message["text"]
-        return text
-
-    def answer(self) -> str:
-        text = ""
-        for message in self.of_type("append"):
-            assert message["offset"] == len(text)
-            text += message["text"]
-        return text
-
-
-def recorded(**kwargs: Any) -> tuple[LiveMarkdown, Recorder]:
-    widget = LiveMarkdown(**kwargs)
-    recorder = Recorder()
-    widget._send = recorder  # type: ignore[method-assign]
-    return widget, recorder
 
 
 def test_thinking_reaches_its_trait_and_messages_while_it_streams() -> None:
@@ -164,12 +111,7 @@ def test_a_resync_answers_with_the_answer_only() -> None:
     widget.think("Secret reasoning. ")
     widget.append("Visible answer.")
     widget.flush()
-    widget._handle_msg(
-        {
-            "content": {"data": {"method": "custom", "content": {"type": "resync", "have": 0}}},
-            "buffers": [],
-        }
-    )
+    from_front_end(widget, {"type": "resync", "have": 0})
     (reply,) = [m for m in sent.of_type("append") if m.get("resync")]
     assert reply["text"] == "Visible answer."
     widget.finish("done")
@@ -192,8 +134,7 @@ def test_think_after_finish_is_an_error() -> None:
 
 def test_widget_view_shows_thinking_and_counts_it_in_the_footer() -> None:
     view = WidgetView("demo", interval=0.01)
-    sent = Recorder()
-    view.widget._send = sent  # type: ignore[method-assign]
+    sent = record_sends(view.widget)
     for piece in ["Hmm", ", ", "let me see"]:
         view.think(piece)
     wait_until(lambda: view.widget.thinking == "Hmm, let me see")
@@ -217,8 +158,7 @@ def test_widget_view_shows_thinking_and_counts_it_in_the_footer() -> None:
 
 def test_widget_view_can_keep_thinking_out_of_the_view() -> None:
     view = WidgetView("demo", interval=0.01, show_thinking=False)
-    sent = Recorder()
-    view.widget._send = sent  # type: ignore[method-assign]
+    sent = record_sends(view.widget)
     view.think("private")
     wait_until(lambda: "demo · thinking… · 1 token ·" in (sent.latest("footer") or ""))
     view.finish(Outcome(text="", status="done", reasoning="private", reasoning_tokens=1))

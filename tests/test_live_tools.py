@@ -1,6 +1,6 @@
 """Tool calls in the live view: each shows as it grows (name, then arguments).
 
-The widget is recorded as in tests/test_live_thinking.py (its ``_send`` replaced); the
+The widget is recorded by a ``Recorder`` from tests/support.py (its ``_send`` replaced); the
 magic's part runs a notebook-variable model that streams tool-call chunks, with each
 chunk held until the test has seen the previous one in the widget. What a browser makes
 of the messages is checked in tests/browser/test_tools.py.
@@ -17,8 +17,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import tool_call_chunk
 
 from ipy_stream.panes import Panes
-from tests.support import ScriptedChatModel, run, wait_until
-from tests.test_live_thinking import Recorder, recorded
+from tests.support import Recorder, ScriptedChatModel, recorded, run, wait_until
 
 WEATHER = '{"city": "Paris"}'
 

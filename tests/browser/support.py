@@ -1,5 +1,6 @@
 """What the browser tests share: the expected text of a streamed answer, how rendered text
-grows, and how a cell's outputs and the live view read in the page."""
+grows, how a cell's outputs and the live view read in the page, and the browser's reload.
+Browser test files import helpers from here (or from ``.lab``), never from each other."""
 
 from __future__ import annotations
 
@@ -142,3 +143,22 @@ def assert_no_widget_leftovers(nb: NotebookPage, index: int) -> None:
         assert bad not in text, (bad, text)
     assert nb.output(index, SEL_WIDGET).count() == 0
     assert nb.output(index, SEL_STREAM).count() == 0
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def reload_page(nb: NotebookPage, *, timeout: float = 60.0) -> None:
+    """The browser's reload button: same URL and workspace; wait until the notebook is back
+    with its kernel connected (JupyterLab gives the panel a new id)."""
+    page = nb.page
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_function(
+        """(p) => { const s = window.__ipyTest && window.__ipyTest.kernelState(p);
+                    return s && s.panel && s.ready && s.cells > 0; }""",
+        arg=nb.path,
+        timeout=timeout * 1000,
+        polling=100,
+    )
+    nb.panel_id = page.evaluate("(p) => window.__ipyTest.kernelState(p).id", nb.path)
+    nb.wait_kernel_idle(timeout=timeout)

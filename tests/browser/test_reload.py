@@ -43,6 +43,7 @@ from .support import (
     growing,
     growth,
     letters,
+    reload_page,
     reply_text,
     squash,
     visible,
@@ -76,22 +77,6 @@ _VIEW_STATE = """(el) => ({
     text: el.querySelector('.ipy-stream-body').innerText,
     items: el.querySelectorAll('.ipy-stream-body ol > li').length,
 })"""
-
-
-def reload_page(nb: NotebookPage, *, timeout: float = 60.0) -> None:
-    """The browser's reload button: same URL and workspace; wait until the notebook is back
-    with its kernel connected (JupyterLab gives the panel a new id)."""
-    page = nb.page
-    page.reload(wait_until="domcontentloaded")
-    page.wait_for_function(
-        """(p) => { const s = window.__ipyTest && window.__ipyTest.kernelState(p);
-                    return s && s.panel && s.ready && s.cells > 0; }""",
-        arg=nb.path,
-        timeout=timeout * 1000,
-        polling=100,
-    )
-    nb.panel_id = page.evaluate("(p) => window.__ipyTest.kernelState(p).id", nb.path)
-    nb.wait_kernel_idle(timeout=timeout)
 
 
 def list_items(markdown: str) -> int:
