@@ -130,9 +130,9 @@ def build_request(
     try:
         filled = template.format_messages(**inputs)
         sent = message_dicts(filled)
-        labels = {inputs[a.name]: a.label for a in context.attachments if a.kind != "image"}
         turn = []
-        if options.chat is not None:
+        if options.chat is not None:  # only a conversation keeps the turn, and its labels
+            labels = {inputs[a.name]: a.label for a in context.attachments if a.kind != "image"}
             turn = turn_messages(prompt, inputs, context.images, labels)
     except (ValueError, TypeError, KeyError) as exc:
         raise PromptError(sentence(f"The prompt could not be filled: {exc}")) from None
